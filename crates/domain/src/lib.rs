@@ -1,0 +1,14 @@
+//! The rules of wardbook, free of I/O: validated types, the org tree, who may do what.
+//! Nothing here reads the clock, the disk or the network; callers pass those in.
+
+pub mod access;
+pub mod clock;
+pub mod divisions;
+pub mod ids;
+pub mod mask;
+pub mod org;
+pub mod password;
+pub mod registry;
+pub mod validation;
+
+pub use validation::{FieldError, FieldErrors};

@@ -1,0 +1,135 @@
+-- One schema for SQLite and PostgreSQL: only TEXT and BIGINT columns, ids made by the application.
+-- Every tenant table keys on district_code first, the distribution column for a sharded PostgreSQL.
+
+CREATE TABLE org_nodes (
+    district_code TEXT NOT NULL,
+    code TEXT NOT NULL,
+    parent_code TEXT,
+    level TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (district_code, code)
+);
+CREATE INDEX org_nodes_parent ON org_nodes (district_code, parent_code);
+
+CREATE TABLE accounts (
+    id BIGINT PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    org_code TEXT NOT NULL,
+    district_code TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    must_change_password BIGINT NOT NULL,
+    password_expires_at BIGINT,
+    password_changed_at BIGINT NOT NULL,
+    lang TEXT NOT NULL,
+    disabled BIGINT NOT NULL,
+    locked_until BIGINT,
+    totp_secret TEXT,
+    totp_last_step BIGINT,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE login_failures (
+    account_id BIGINT NOT NULL REFERENCES accounts (id),
+    at BIGINT NOT NULL
+);
+CREATE INDEX login_failures_account ON login_failures (account_id, at);
+
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    account_id BIGINT NOT NULL REFERENCES accounts (id),
+    csrf_token TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_seen_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_account ON sessions (account_id);
+
+CREATE TABLE addresses (
+    district_code TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    grid_code TEXT NOT NULL,
+    road TEXT NOT NULL,
+    number TEXT NOT NULL,
+    building TEXT NOT NULL,
+    normalized TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (district_code, id),
+    FOREIGN KEY (district_code, grid_code) REFERENCES org_nodes (district_code, code)
+);
+CREATE INDEX addresses_grid ON addresses (district_code, grid_code);
+
+CREATE TABLE housing_units (
+    district_code TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    address_id BIGINT NOT NULL,
+    grid_code TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    floor BIGINT,
+    room TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    capacity BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (district_code, id),
+    FOREIGN KEY (district_code, address_id) REFERENCES addresses (district_code, id)
+);
+CREATE INDEX housing_units_address ON housing_units (district_code, address_id);
+CREATE INDEX housing_units_grid ON housing_units (district_code, grid_code);
+
+CREATE TABLE people (
+    district_code TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    grid_code TEXT NOT NULL,
+    name TEXT NOT NULL,
+    gender TEXT NOT NULL,
+    birth_date TEXT NOT NULL,
+    category TEXT NOT NULL,
+    id_kind TEXT NOT NULL,
+    id_number TEXT NOT NULL,
+    nationality TEXT NOT NULL,
+    phone TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (district_code, id),
+    UNIQUE (district_code, id_kind, id_number)
+);
+CREATE INDEX people_grid ON people (district_code, grid_code);
+
+CREATE TABLE residences (
+    district_code TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    person_id BIGINT NOT NULL,
+    unit_id BIGINT NOT NULL,
+    grid_code TEXT NOT NULL,
+    from_date TEXT NOT NULL,
+    to_date TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (district_code, id),
+    FOREIGN KEY (district_code, person_id) REFERENCES people (district_code, id),
+    FOREIGN KEY (district_code, unit_id) REFERENCES housing_units (district_code, id)
+);
+CREATE INDEX residences_person ON residences (district_code, person_id);
+CREATE INDEX residences_unit ON residences (district_code, unit_id);
+CREATE INDEX residences_grid ON residences (district_code, grid_code);
+
+-- Append-only and hash-chained; not a tenant table: one chain per deployment.
+CREATE TABLE audit_log (
+    seq BIGINT PRIMARY KEY,
+    at BIGINT NOT NULL,
+    account_id BIGINT,
+    login TEXT NOT NULL,
+    role TEXT NOT NULL,
+    org_code TEXT NOT NULL,
+    source TEXT NOT NULL,
+    event TEXT NOT NULL,
+    object TEXT NOT NULL,
+    result TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);

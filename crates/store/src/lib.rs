@@ -1,0 +1,111 @@
+//! Where rows are written: one schema and one set of queries for SQLite (embedded default) and
+//! PostgreSQL (by URL). Queries are parameterised only; no SQL is ever built from user text.
+
+pub mod accounts;
+pub mod audit;
+pub mod org;
+pub mod registry;
+pub mod sessions;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+
+pub use audit::{AuditEntry, AuditVerdict};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("the audit log could not be written")]
+    AuditUnavailable,
+    #[error("database: {0}")]
+    Db(#[source] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict("unique"),
+            _ => StoreError::Db(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The database handle every service shares. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    audit: audit::AuditWriter,
+}
+
+/// Turns a plain file path into an SQLite URL; URLs pass unchanged.
+pub fn database_url(raw: &str) -> String {
+    if raw.starts_with("postgres://") || raw.starts_with("postgresql://") || raw.starts_with("sqlite:") {
+        raw.to_string()
+    } else {
+        format!("sqlite://{raw}?mode=rwc")
+    }
+}
+
+impl Store {
+    /// Connects, picking the backend from the URL scheme once.
+    pub async fn connect(url: &str) -> Result<Store> {
+        install_default_drivers();
+        let url = database_url(url);
+        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        let audit = audit::AuditWriter::start(pool.clone());
+        Ok(Store { pool, backend, audit })
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A fresh row id: random, 53 bits, never zero. Random rather than sequential so that ids
+/// reveal nothing about volume and need no shared counter across shards.
+pub fn new_id() -> i64 {
+    ((rand::random::<u64>() >> 11) | 1) as i64
+}

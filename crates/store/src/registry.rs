@@ -1,0 +1,531 @@
+//! 一标三实 rows: standard addresses, housing units, people and residences. Every query is
+//! scoped to the caller's org node: a row outside it is "not found", never "forbidden",
+//! so that guessing ids reveals nothing.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use sqlx::any::AnyRow;
+// Dynamic SQL here is only ever joined from the constants in this file, never from input.
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use wardbook_domain::ids::Gender;
+use wardbook_domain::org::OrgCode;
+use wardbook_domain::registry::{
+    Address, Batch, HousingKind, HousingUnit, IdKind, Person, PersonCategory, Residence,
+};
+
+use crate::{Result, Store, StoreError, new_id};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressRow {
+    pub id: i64,
+    pub address: Address,
+    pub unit_count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitRow {
+    pub id: i64,
+    pub address_id: i64,
+    pub grid_code: String,
+    pub unit: HousingUnit,
+    pub occupants: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonRow {
+    pub id: i64,
+    pub grid_code: String,
+    pub person: Person,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResidenceRow {
+    pub id: i64,
+    pub person_id: i64,
+    pub unit_id: i64,
+    pub residence: Residence,
+    /// The person's name (for a unit's list) or the unit's address (for a person's history).
+    pub label: String,
+}
+
+/// What adding a person to a unit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    NewPerson(i64),
+    /// The ID number was already registered in the district under the same name: a residence
+    /// was added to that person's record (一人一码: one person keeps one id).
+    ExistingPerson(i64),
+}
+
+fn like(scope: &OrgCode) -> String {
+    format!("{}%", scope.as_str())
+}
+
+fn date(s: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| StoreError::Conflict("bad date in database"))
+}
+
+fn address(r: &AnyRow) -> Result<Address> {
+    let grid: String = r.try_get("grid_code")?;
+    Ok(Address {
+        grid: OrgCode::parse(&grid).map_err(|_| StoreError::Conflict("bad grid in database"))?,
+        road: r.try_get("road")?,
+        number: r.try_get("number")?,
+        building: r.try_get("building")?,
+        normalized: r.try_get("normalized")?,
+    })
+}
+
+fn unit(r: &AnyRow) -> Result<UnitRow> {
+    let kind: String = r.try_get("kind")?;
+    Ok(UnitRow {
+        id: r.try_get("id")?,
+        address_id: r.try_get("address_id")?,
+        grid_code: r.try_get("grid_code")?,
+        unit: HousingUnit {
+            unit: r.try_get("unit")?,
+            floor: r.try_get("floor")?,
+            room: r.try_get("room")?,
+            kind: HousingKind::parse(&kind).ok_or(StoreError::Conflict("bad kind in database"))?,
+            capacity: r.try_get("capacity")?,
+        },
+        occupants: r.try_get("occupants")?,
+    })
+}
+
+fn person(r: &AnyRow) -> Result<PersonRow> {
+    let bad = || StoreError::Conflict("bad person row in database");
+    let gender: String = r.try_get("gender")?;
+    let category: String = r.try_get("category")?;
+    let id_kind: String = r.try_get("id_kind")?;
+    let birth: String = r.try_get("birth_date")?;
+    Ok(PersonRow {
+        id: r.try_get("id")?,
+        grid_code: r.try_get("grid_code")?,
+        person: Person {
+            name: r.try_get("name")?,
+            gender: Gender::parse(&gender).ok_or_else(bad)?,
+            birth_date: date(&birth)?,
+            category: PersonCategory::parse(&category).ok_or_else(bad)?,
+            id_kind: IdKind::parse(&id_kind).ok_or_else(bad)?,
+            id_number: r.try_get("id_number")?,
+            nationality: r.try_get("nationality")?,
+            phone: r.try_get("phone")?,
+        },
+    })
+}
+
+fn residence(r: &AnyRow) -> Result<ResidenceRow> {
+    let from: String = r.try_get("from_date")?;
+    let to: Option<String> = r.try_get("to_date")?;
+    Ok(ResidenceRow {
+        id: r.try_get("id")?,
+        person_id: r.try_get("person_id")?,
+        unit_id: r.try_get("unit_id")?,
+        residence: Residence { from: date(&from)?, to: to.as_deref().map(date).transpose()? },
+        label: r.try_get("label")?,
+    })
+}
+
+const PERSON_VISIBLE: &str = "(p.grid_code LIKE $2 OR EXISTS (SELECT 1 FROM residences r \
+     WHERE r.district_code = p.district_code AND r.person_id = p.id AND r.grid_code LIKE $2))";
+
+async fn insert_address(c: &mut AnyConnection, id: i64, a: &Address, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO addresses (district_code, id, grid_code, road, number, building, normalized, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+    )
+    .bind(a.grid.district())
+    .bind(id)
+    .bind(a.grid.as_str())
+    .bind(&a.road)
+    .bind(&a.number)
+    .bind(&a.building)
+    .bind(&a.normalized)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+async fn insert_unit(c: &mut AnyConnection, district: &str, id: i64, address_id: i64, grid: &str, u: &HousingUnit, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO housing_units (district_code, id, address_id, grid_code, unit, floor, room, kind, capacity, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+    )
+    .bind(district)
+    .bind(id)
+    .bind(address_id)
+    .bind(grid)
+    .bind(&u.unit)
+    .bind(u.floor)
+    .bind(&u.room)
+    .bind(u.kind.code())
+    .bind(u.capacity)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+async fn insert_person(c: &mut AnyConnection, id: i64, grid: &OrgCode, p: &Person, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO people (district_code, id, grid_code, name, gender, birth_date, category, id_kind, id_number, nationality, phone, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+    )
+    .bind(grid.district())
+    .bind(id)
+    .bind(grid.as_str())
+    .bind(&p.name)
+    .bind(p.gender.code())
+    .bind(p.birth_date.format("%Y-%m-%d").to_string())
+    .bind(p.category.code())
+    .bind(p.id_kind.code())
+    .bind(&p.id_number)
+    .bind(&p.nationality)
+    .bind(&p.phone)
+    .bind(now)
+    .execute(c)
+    .await
+    .map_err(|e| match StoreError::from(e) {
+        StoreError::Conflict(_) => StoreError::Conflict("id_number"),
+        other => other,
+    })?;
+    Ok(())
+}
+
+async fn insert_residence(c: &mut AnyConnection, district: &str, id: i64, person_id: i64, unit_id: i64, grid: &str, r: &Residence, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO residences (district_code, id, person_id, unit_id, grid_code, from_date, to_date, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+    )
+    .bind(district)
+    .bind(id)
+    .bind(person_id)
+    .bind(unit_id)
+    .bind(grid)
+    .bind(r.from.format("%Y-%m-%d").to_string())
+    .bind(r.to.map(|d| d.format("%Y-%m-%d").to_string()))
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+const UNIT_SELECT: &str = "SELECT u.*, (SELECT COUNT(*) FROM residences r WHERE r.district_code = u.district_code AND r.unit_id = u.id \
+     AND r.to_date IS NULL) AS occupants FROM housing_units u";
+
+impl Store {
+    // ---- standard addresses ----
+
+    pub async fn address_create(&self, scope: &OrgCode, a: &Address, now: i64) -> Result<i64> {
+        if !scope.contains(a.grid.as_str()) {
+            return Err(StoreError::NotFound);
+        }
+        self.org_get(a.grid.as_str()).await?;
+        let id = new_id();
+        let mut c = self.pool.acquire().await?;
+        insert_address(&mut c, id, a, now).await?;
+        Ok(id)
+    }
+
+    pub async fn address_update(&self, scope: &OrgCode, id: i64, a: &Address, now: i64) -> Result<()> {
+        if !scope.contains(a.grid.as_str()) {
+            return Err(StoreError::NotFound);
+        }
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE addresses SET grid_code = $1, road = $2, number = $3, building = $4, normalized = $5, updated_at = $6 \
+             WHERE district_code = $7 AND id = $8 AND grid_code LIKE $9",
+        )
+        .bind(a.grid.as_str())
+        .bind(&a.road)
+        .bind(&a.number)
+        .bind(&a.building)
+        .bind(&a.normalized)
+        .bind(now)
+        .bind(scope.district())
+        .bind(id)
+        .bind(like(scope))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        // Units and residences follow their building into its (possibly new) grid.
+        sqlx::query("UPDATE housing_units SET grid_code = $1 WHERE district_code = $2 AND address_id = $3")
+            .bind(a.grid.as_str())
+            .bind(scope.district())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE residences SET grid_code = $1 WHERE district_code = $2 AND unit_id IN \
+             (SELECT id FROM housing_units WHERE district_code = $2 AND address_id = $3)",
+        )
+        .bind(a.grid.as_str())
+        .bind(scope.district())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn address_get(&self, scope: &OrgCode, id: i64) -> Result<AddressRow> {
+        let r = sqlx::query(
+            "SELECT a.*, (SELECT COUNT(*) FROM housing_units u WHERE u.district_code = a.district_code AND u.address_id = a.id) AS unit_count \
+             FROM addresses a WHERE a.district_code = $1 AND a.id = $2 AND a.grid_code LIKE $3",
+        )
+        .bind(scope.district())
+        .bind(id)
+        .bind(like(scope))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(AddressRow { id, address: address(&r)?, unit_count: r.try_get("unit_count")? })
+    }
+
+    pub async fn addresses_in_grid(&self, scope: &OrgCode, grid: &OrgCode) -> Result<Vec<AddressRow>> {
+        if !scope.contains(grid.as_str()) && !grid.contains(scope.as_str()) {
+            return Ok(vec![]);
+        }
+        let rows = sqlx::query(
+            "SELECT a.*, (SELECT COUNT(*) FROM housing_units u WHERE u.district_code = a.district_code AND u.address_id = a.id) AS unit_count \
+             FROM addresses a WHERE a.district_code = $1 AND a.grid_code = $2 AND a.grid_code LIKE $3 ORDER BY a.road, a.number, a.building",
+        )
+        .bind(scope.district())
+        .bind(grid.as_str())
+        .bind(like(scope))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(AddressRow { id: r.try_get("id")?, address: address(r)?, unit_count: r.try_get("unit_count")? }))
+            .collect()
+    }
+
+    // ---- housing units ----
+
+    pub async fn unit_create(&self, scope: &OrgCode, address_id: i64, u: &HousingUnit, now: i64) -> Result<i64> {
+        let a = self.address_get(scope, address_id).await?;
+        let id = new_id();
+        let mut c = self.pool.acquire().await?;
+        insert_unit(&mut c, scope.district(), id, address_id, a.address.grid.as_str(), u, now).await?;
+        Ok(id)
+    }
+
+    pub async fn unit_update(&self, scope: &OrgCode, id: i64, u: &HousingUnit, now: i64) -> Result<()> {
+        let n = sqlx::query(
+            "UPDATE housing_units SET unit = $1, floor = $2, room = $3, kind = $4, capacity = $5, updated_at = $6 \
+             WHERE district_code = $7 AND id = $8 AND grid_code LIKE $9",
+        )
+        .bind(&u.unit)
+        .bind(u.floor)
+        .bind(&u.room)
+        .bind(u.kind.code())
+        .bind(u.capacity)
+        .bind(now)
+        .bind(scope.district())
+        .bind(id)
+        .bind(like(scope))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    pub async fn unit_get(&self, scope: &OrgCode, id: i64) -> Result<UnitRow> {
+        let sql = format!("{UNIT_SELECT} WHERE u.district_code = $1 AND u.id = $2 AND u.grid_code LIKE $3");
+        let r = sqlx::query(AssertSqlSafe(sql)).bind(scope.district()).bind(id).bind(like(scope)).fetch_one(&self.pool).await?;
+        unit(&r)
+    }
+
+    pub async fn units_of_address(&self, scope: &OrgCode, address_id: i64) -> Result<Vec<UnitRow>> {
+        let sql = format!(
+            "{UNIT_SELECT} WHERE u.district_code = $1 AND u.address_id = $2 AND u.grid_code LIKE $3 ORDER BY u.unit, u.floor, u.room"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(scope.district()).bind(address_id).bind(like(scope)).fetch_all(&self.pool).await?;
+        rows.iter().map(unit).collect()
+    }
+
+    // ---- people and residences ----
+
+    /// Registers a person as living in a unit, in one transaction: either both rows are
+    /// written or neither. An ID number already known in the district links to that person
+    /// when the name agrees, and is a conflict otherwise.
+    pub async fn person_register(&self, scope: &OrgCode, unit_id: i64, p: &Person, r: &Residence, now: i64) -> Result<Registered> {
+        let u = self.unit_get(scope, unit_id).await?;
+        let grid = OrgCode::parse(&u.grid_code).map_err(|_| StoreError::Conflict("bad grid in database"))?;
+        let mut tx = self.pool.begin().await?;
+        let existing = sqlx::query("SELECT id, name FROM people WHERE district_code = $1 AND id_kind = $2 AND id_number = $3")
+            .bind(scope.district())
+            .bind(p.id_kind.code())
+            .bind(&p.id_number)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let outcome = match existing {
+            Some(row) => {
+                let name: String = row.try_get("name")?;
+                if name != p.name {
+                    return Err(StoreError::Conflict("id_number"));
+                }
+                Registered::ExistingPerson(row.try_get("id")?)
+            }
+            None => {
+                let id = new_id();
+                insert_person(&mut tx, id, &grid, p, now).await?;
+                Registered::NewPerson(id)
+            }
+        };
+        let person_id = match outcome {
+            Registered::NewPerson(id) | Registered::ExistingPerson(id) => id,
+        };
+        insert_residence(&mut tx, scope.district(), new_id(), person_id, unit_id, &u.grid_code, r, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    pub async fn person_get(&self, scope: &OrgCode, id: i64) -> Result<PersonRow> {
+        let sql = format!("SELECT p.* FROM people p WHERE p.district_code = $1 AND p.id = $3 AND {PERSON_VISIBLE}");
+        let r = sqlx::query(AssertSqlSafe(sql)).bind(scope.district()).bind(like(scope)).bind(id).fetch_one(&self.pool).await?;
+        person(&r)
+    }
+
+    pub async fn person_update(&self, scope: &OrgCode, id: i64, p: &Person, now: i64) -> Result<()> {
+        self.person_get(scope, id).await?;
+        sqlx::query(
+            "UPDATE people SET name = $1, gender = $2, birth_date = $3, category = $4, id_kind = $5, id_number = $6, \
+             nationality = $7, phone = $8, updated_at = $9 WHERE district_code = $10 AND id = $11",
+        )
+        .bind(&p.name)
+        .bind(p.gender.code())
+        .bind(p.birth_date.format("%Y-%m-%d").to_string())
+        .bind(p.category.code())
+        .bind(p.id_kind.code())
+        .bind(&p.id_number)
+        .bind(&p.nationality)
+        .bind(&p.phone)
+        .bind(now)
+        .bind(scope.district())
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => StoreError::Conflict("id_number"),
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    /// Who lives or lived in a unit, current residents first.
+    pub async fn residences_of_unit(&self, scope: &OrgCode, unit_id: i64) -> Result<Vec<ResidenceRow>> {
+        let rows = sqlx::query(
+            "SELECT r.*, p.name AS label FROM residences r JOIN people p ON p.district_code = r.district_code AND p.id = r.person_id \
+             WHERE r.district_code = $1 AND r.unit_id = $2 AND r.grid_code LIKE $3 \
+             ORDER BY CASE WHEN r.to_date IS NULL THEN 0 ELSE 1 END, r.from_date DESC",
+        )
+        .bind(scope.district())
+        .bind(unit_id)
+        .bind(like(scope))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(residence).collect()
+    }
+
+    /// A person's residence history inside the caller's scope, newest first.
+    pub async fn residences_of_person(&self, scope: &OrgCode, person_id: i64) -> Result<Vec<ResidenceRow>> {
+        let rows = sqlx::query(
+            "SELECT r.*, (a.road || a.number || a.building || ' ' || u.unit || ' ' || u.room) AS label \
+             FROM residences r JOIN housing_units u ON u.district_code = r.district_code AND u.id = r.unit_id \
+             JOIN addresses a ON a.district_code = u.district_code AND a.id = u.address_id \
+             WHERE r.district_code = $1 AND r.person_id = $2 AND r.grid_code LIKE $3 ORDER BY r.from_date DESC",
+        )
+        .bind(scope.district())
+        .bind(person_id)
+        .bind(like(scope))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(residence).collect()
+    }
+
+    pub async fn residence_get(&self, scope: &OrgCode, id: i64) -> Result<ResidenceRow> {
+        let r = sqlx::query(
+            "SELECT r.*, p.name AS label FROM residences r JOIN people p ON p.district_code = r.district_code AND p.id = r.person_id \
+             WHERE r.district_code = $1 AND r.id = $2 AND r.grid_code LIKE $3",
+        )
+        .bind(scope.district())
+        .bind(id)
+        .bind(like(scope))
+        .fetch_one(&self.pool)
+        .await?;
+        residence(&r)
+    }
+
+    pub async fn residence_update(&self, scope: &OrgCode, id: i64, r: &Residence, now: i64) -> Result<()> {
+        let n = sqlx::query(
+            "UPDATE residences SET from_date = $1, to_date = $2, updated_at = $3 WHERE district_code = $4 AND id = $5 AND grid_code LIKE $6",
+        )
+        .bind(r.from.format("%Y-%m-%d").to_string())
+        .bind(r.to.map(|d| d.format("%Y-%m-%d").to_string()))
+        .bind(now)
+        .bind(scope.district())
+        .bind(id)
+        .bind(like(scope))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    pub async fn count_rows(&self, table: RegistryTable) -> Result<i64> {
+        let sql = format!("SELECT COUNT(*) AS n FROM {}", table.name());
+        let r = sqlx::query(AssertSqlSafe(sql)).fetch_one(&self.pool).await?;
+        Ok(r.try_get("n")?)
+    }
+
+    /// Writes a whole batch in one transaction: all of it or none.
+    pub async fn load_batch(&self, b: &Batch, now: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let mut unit_grid: HashMap<i64, (String, String)> = HashMap::new();
+        let mut address_grid: HashMap<i64, &OrgCode> = HashMap::new();
+        for (id, a) in &b.addresses {
+            insert_address(&mut tx, *id, a, now).await?;
+            address_grid.insert(*id, &a.grid);
+        }
+        for (id, address_id, u) in &b.units {
+            let grid = address_grid.get(address_id).ok_or(StoreError::Conflict("unit without address in batch"))?;
+            insert_unit(&mut tx, grid.district(), *id, *address_id, grid.as_str(), u, now).await?;
+            unit_grid.insert(*id, (grid.district().to_string(), grid.as_str().to_string()));
+        }
+        for (id, grid, p) in &b.people {
+            insert_person(&mut tx, *id, grid, p, now).await?;
+        }
+        for (id, person_id, unit_id, r) in &b.residences {
+            let (district, grid) = unit_grid.get(unit_id).ok_or(StoreError::Conflict("residence without unit in batch"))?;
+            insert_residence(&mut tx, district, *id, *person_id, *unit_id, grid, r, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Tables whose size may be asked for (names fixed here, never taken from input).
+#[derive(Debug, Clone, Copy)]
+pub enum RegistryTable {
+    Addresses,
+    HousingUnits,
+    People,
+    Residences,
+}
+
+impl RegistryTable {
+    fn name(self) -> &'static str {
+        match self {
+            RegistryTable::Addresses => "addresses",
+            RegistryTable::HousingUnits => "housing_units",
+            RegistryTable::People => "people",
+            RegistryTable::Residences => "residences",
+        }
+    }
+}

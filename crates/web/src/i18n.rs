@@ -1,0 +1,111 @@
+//! The zh-CN and en catalogues, embedded at build time. Code names a key; only the catalogue
+//! holds words. Simplified Chinese is the default and the fallback.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    ZhCn,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::ZhCn => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+    pub fn parse(s: &str) -> Lang {
+        if s.eq_ignore_ascii_case("en") { Lang::En } else { Lang::ZhCn }
+    }
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::ZhCn => Lang::En,
+            Lang::En => Lang::ZhCn,
+        }
+    }
+}
+
+pub const ZH_CN: &str = include_str!("../locales/zh-CN.toml");
+pub const EN: &str = include_str!("../locales/en.toml");
+
+fn load(src: &str) -> HashMap<String, String> {
+    toml::from_str(src).unwrap_or_default()
+}
+
+fn catalogue(lang: Lang) -> &'static HashMap<String, String> {
+    static ZH: OnceLock<HashMap<String, String>> = OnceLock::new();
+    static ENG: OnceLock<HashMap<String, String>> = OnceLock::new();
+    match lang {
+        Lang::ZhCn => ZH.get_or_init(|| load(ZH_CN)),
+        Lang::En => ENG.get_or_init(|| load(EN)),
+    }
+}
+
+/// A translator for one language, handed to every template.
+#[derive(Debug, Clone, Copy)]
+pub struct Tr {
+    pub lang: Lang,
+}
+
+impl Tr {
+    pub fn new(lang: Lang) -> Self {
+        Tr { lang }
+    }
+    /// The message for `key`; the key itself if no catalogue has it (a test forbids that).
+    pub fn t<'a>(&self, key: &'a str) -> &'a str {
+        catalogue(self.lang)
+            .get(key)
+            .or_else(|| catalogue(Lang::ZhCn).get(key))
+            .map(String::as_str)
+            .unwrap_or(key)
+    }
+    pub fn code(&self) -> &'static str {
+        self.lang.code()
+    }
+}
+
+pub fn keys(lang: Lang) -> Vec<&'static str> {
+    catalogue(lang).keys().map(String::as_str).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogues_have_the_same_keys_and_no_empty_message() {
+        let mut zh = keys(Lang::ZhCn);
+        let mut en = keys(Lang::En);
+        zh.sort();
+        en.sort();
+        assert!(zh.len() > 100);
+        assert_eq!(zh, en);
+        for k in zh {
+            assert!(!Tr::new(Lang::ZhCn).t(k).is_empty() && !Tr::new(Lang::En).t(k).is_empty());
+        }
+    }
+
+    #[test]
+    fn every_domain_error_key_has_a_message() {
+        // Keys the domain crate can return, found by scanning its sources.
+        let sources = [
+            include_str!("../../domain/src/ids.rs"),
+            include_str!("../../domain/src/registry.rs"),
+            include_str!("../../domain/src/password.rs"),
+            include_str!("../../domain/src/org.rs"),
+        ];
+        let mut found = 0;
+        for src in sources {
+            for part in src.split('"').filter(|p| p.starts_with("err.") && !p.contains(' ')) {
+                found += 1;
+                assert_ne!(Tr::new(Lang::ZhCn).t(part), part, "zh-CN lacks {part}");
+                assert_ne!(Tr::new(Lang::En).t(part), part, "en lacks {part}");
+            }
+        }
+        assert!(found > 20);
+    }
+}

@@ -1,0 +1,110 @@
+//! The web shell: axum routes, server-rendered pages, sessions and permission checks.
+//! Handlers stay thin: they parse input, ask the domain to validate it, and call the store.
+//! No handler reaches data without passing the route's declared permission (see `routes`).
+
+pub mod accounts;
+pub mod auth;
+pub mod error;
+pub mod i18n;
+pub mod pages;
+pub mod routes;
+pub mod views;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use wardbook_domain::clock::Clock;
+use wardbook_store::accounts::Account;
+use wardbook_store::{AuditEntry, Store};
+
+pub use error::WebError;
+pub use routes::router;
+
+/// The real clock, used by `serve`. Tests hand in a `ManualClock` instead.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Set when served over TLS (directly or behind a proxy): cookies become `__Host-` and Secure.
+    pub secure_cookies: bool,
+    pub idle_timeout_minutes: i64,
+    pub absolute_timeout_hours: i64,
+    /// MLPS asks for password rotation; 0 turns it off.
+    pub password_max_age_days: i64,
+    pub lockout_threshold: i64,
+    pub lockout_window_minutes: i64,
+    pub lockout_minutes: i64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            secure_cookies: false,
+            idle_timeout_minutes: 30,
+            absolute_timeout_hours: 12,
+            password_max_age_days: 90,
+            lockout_threshold: 5,
+            lockout_window_minutes: 15,
+            lockout_minutes: 30,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<WebConfig>,
+}
+
+/// Who asked, from where, under which request id: filled in before any route runs.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCtx {
+    pub request_id: String,
+    pub source: String,
+}
+
+impl AppState {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: WebConfig) -> Self {
+        AppState { store, clock, config: Arc::new(config) }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    /// Writes one audit entry; when it cannot be written the request fails (closed).
+    pub async fn audit(&self, ctx: &RequestCtx, who: Option<&Account>, event: &str, object: &str, result: &str) -> Result<(), WebError> {
+        let entry = AuditEntry {
+            at: self.now_ms(),
+            account_id: who.map(|a| a.id),
+            login: who.map(|a| a.login.clone()).unwrap_or_default(),
+            role: who.map(|a| a.role.code().to_string()).unwrap_or_default(),
+            org_code: who.map(|a| a.org.as_str().to_string()).unwrap_or_default(),
+            source: ctx.source.clone(),
+            event: event.to_string(),
+            object: object.to_string(),
+            result: result.to_string(),
+            purpose: String::new(),
+            request_id: ctx.request_id.clone(),
+        };
+        self.store.audit(entry).await.map_err(WebError::from)
+    }
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,5 @@
+//! Request handlers, grouped by who uses them: signing in, the registry, administration.
+
+pub mod admin;
+pub mod registry;
+pub mod session;

@@ -1,0 +1,321 @@
+//! The `wardbook` binary: a thin command-line shell over the same services the web uses.
+
+mod demo;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use wardbook_domain::access::Role;
+use wardbook_domain::clock::Clock;
+use wardbook_domain::org::OrgCode;
+use wardbook_store::{AuditEntry, Store};
+use wardbook_web::{AppState, SystemClock, WebConfig, accounts};
+
+/// Community residence registry: 一标三实, clues and comparison.
+#[derive(Parser)]
+#[command(name = "wardbook", version)]
+struct Cli {
+    /// SQLite file path or postgres:// URL.
+    #[arg(long, global = true, env = "WARDBOOK_DATABASE_URL", default_value = "wardbook.db")]
+    database_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server.
+    Serve {
+        /// Address and port to listen on.
+        #[arg(long, env = "WARDBOOK_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Start on a fresh demo database (wardbook-demo.db unless --database-url is given) and print demo accounts.
+        #[arg(long)]
+        demo: bool,
+        /// Mark cookies Secure and `__Host-` (set when served over TLS).
+        #[arg(long, env = "WARDBOOK_SECURE_COOKIES")]
+        secure_cookies: bool,
+        /// First start only: the system admin's login.
+        #[arg(long, env = "WARDBOOK_ADMIN_LOGIN")]
+        admin_login: Option<String>,
+        /// First start only: the system admin's password (prefer WARDBOOK_ADMIN_PASSWORD or the prompt).
+        #[arg(long, env = "WARDBOOK_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: Option<String>,
+        /// First start only: the 6-digit district (区) code this deployment serves.
+        #[arg(long, env = "WARDBOOK_DISTRICT")]
+        district: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Generate the demo district into the database and print its accounts.
+    Demo {
+        #[arg(long, default_value_t = 2023)]
+        seed: u64,
+    },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage the org tree.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account; prints a temporary password (and a TOTP key where the role needs one).
+    Add {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        name: String,
+        /// One of: system_admin, security_admin, audit_admin, subdistrict_leader, community_task_force,
+        /// grid_worker, informant, property_staff, community_police, immigration_officer, volunteer.
+        #[arg(long)]
+        role: String,
+        /// The org node code the account is assigned to.
+        #[arg(long)]
+        org: String,
+    },
+    /// List accounts.
+    List,
+    /// Disable an account and end its sessions.
+    Disable {
+        #[arg(long)]
+        login: String,
+    },
+    /// Replace a password with a temporary one that must be changed at next login.
+    ResetPassword {
+        #[arg(long)]
+        login: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Add a grid (网格) under a community; its code is the community's plus three digits.
+    AddGrid {
+        #[arg(long)]
+        community: String,
+        #[arg(long)]
+        number: u16,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain and report any altered, deleted or reordered entry.
+    Verify,
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARDBOOK_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open(url: &str) -> Result<Store> {
+    let store = Store::connect(url).await.with_context(|| "cannot open the database")?;
+    store.migrate().await.context("cannot migrate the database")?;
+    Ok(store)
+}
+
+async fn cli_audit(store: &Store, clock: &dyn Clock, event: &str, object: &str, result: &str) -> Result<()> {
+    let entry = AuditEntry {
+        at: clock.now().timestamp_millis(),
+        login: "cli".into(),
+        role: "operator".into(),
+        source: "local".into(),
+        event: event.into(),
+        object: object.into(),
+        result: result.into(),
+        request_id: uuid_like(),
+        ..Default::default()
+    };
+    store.audit(entry).await.context("audit log unavailable")
+}
+
+fn uuid_like() -> String {
+    format!("cli-{}", std::process::id())
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let clock = SystemClock;
+    match cli.command {
+        Command::Serve { listen, demo, secure_cookies, admin_login, admin_password, district } => {
+            let url = if demo && cli.database_url == "wardbook.db" { "wardbook-demo.db".to_string() } else { cli.database_url };
+            if demo && !url.contains("://") {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{url}{suffix}"));
+                }
+            }
+            let store = open(&url).await?;
+            if demo {
+                demo::seed(&store, &clock, 2023).await?;
+            } else if store.account_count().await? == 0 {
+                first_admin(&store, &clock, admin_login, admin_password, district).await?;
+            }
+            let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            let config = WebConfig { secure_cookies, ..WebConfig::default() };
+            let state = AppState::new(store.clone(), Arc::new(SystemClock), config);
+            println!("wardbook listening on http://{}", listener.local_addr()?);
+            wardbook_web::serve(listener, state, shutdown_signal()).await?;
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            open(&cli.database_url).await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { seed } => {
+            let store = open(&cli.database_url).await?;
+            demo::seed(&store, &clock, seed).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User { command } => user(open(&cli.database_url).await?, &clock, command).await,
+        Command::Org { command: OrgCommand::AddGrid { community, number, name } } => {
+            let store = open(&cli.database_url).await?;
+            let community = OrgCode::parse(&community).map_err(|_| anyhow::anyhow!("not an org code: {community}"))?;
+            store.org_get(community.as_str()).await.context("no such community")?;
+            let grid = OrgCode::grid_of(&community, number).context("a grid hangs under a 12-digit community code, numbered 1 to 999")?;
+            store.org_upsert(&grid, &name).await?;
+            cli_audit(&store, &clock, "org.add_grid", &format!("org:{grid}"), "ok").await?;
+            println!("grid {grid} {name}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let store = open(&cli.database_url).await?;
+            let verdict = store.audit_verify().await?;
+            if verdict.is_intact() {
+                println!("audit log intact: {} entries checked", verdict.checked);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("audit log BROKEN: {} entries checked, {} problems", verdict.checked, verdict.breaks.len());
+                for (seq, what) in verdict.breaks {
+                    println!("  entry {seq}: {what}");
+                }
+                Ok(ExitCode::from(2))
+            }
+        }
+    }
+}
+
+async fn user(store: Store, clock: &dyn Clock, command: UserCommand) -> Result<ExitCode> {
+    let now = clock.now().timestamp_millis();
+    match command {
+        UserCommand::Add { login, name, role, org } => {
+            let role = Role::parse(&role).with_context(|| format!("unknown role {role}"))?;
+            let org = OrgCode::parse(&org).map_err(|_| anyhow::anyhow!("not an org code: {org}"))?;
+            let creds = match accounts::create(&store, now, &login, &name, role, &org, None).await {
+                Ok(c) => c,
+                Err(accounts::AccountError::Invalid(e)) => bail!("invalid account: {e}"),
+                Err(e) => return Err(e.into()),
+            };
+            cli_audit(&store, clock, "account.create", &format!("account:{}", creds.id), role.code()).await?;
+            println!("login:              {}", creds.login);
+            println!("temporary password: {}  (must be changed at first login, valid 72 h)", creds.password);
+            if let Some(s) = creds.totp_secret {
+                println!("TOTP key:           {s}");
+            }
+        }
+        UserCommand::List => {
+            for a in store.accounts_under("").await? {
+                let state = if a.disabled { "disabled" } else { "active" };
+                println!("{:<20} {:<22} {:<16} {state}", a.login, a.role.code(), a.org);
+            }
+        }
+        UserCommand::Disable { login } => {
+            let a = store.account_by_login(&login).await.context("no such account")?;
+            store.account_set_disabled(a.id, true).await?;
+            cli_audit(&store, clock, "account.disable", &format!("account:{}", a.id), "ok").await?;
+            println!("{login} disabled; its sessions ended");
+        }
+        UserCommand::ResetPassword { login } => {
+            let a = store.account_by_login(&login).await.context("no such account")?;
+            let pw = accounts::reset_password(&store, now, &a).await?;
+            cli_audit(&store, clock, "account.reset_password", &format!("account:{}", a.id), "ok").await?;
+            println!("temporary password: {pw}  (must be changed at first login, valid 72 h)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The first system admin, from flags, the environment, or a prompt on a terminal.
+async fn first_admin(store: &Store, clock: &dyn Clock, login: Option<String>, password: Option<String>, district: Option<String>) -> Result<()> {
+    let interactive = std::io::stdin().is_terminal();
+    let ask = |what: &str| -> Result<String> {
+        if !interactive {
+            bail!("no accounts yet: give --admin-login, --admin-password and --district (or WARDBOOK_ADMIN_LOGIN, WARDBOOK_ADMIN_PASSWORD, WARDBOOK_DISTRICT), or run with --demo");
+        }
+        eprint!("{what}: ");
+        let mut s = String::new();
+        std::io::stdin().read_line(&mut s)?;
+        Ok(s.trim().to_string())
+    };
+    let district = match district {
+        Some(d) => d,
+        None => ask("District (区) code, e.g. 110105")?,
+    };
+    let login = match login {
+        Some(l) => l,
+        None => ask("System admin login")?,
+    };
+    let password = match password {
+        Some(p) => p,
+        None if interactive => rpassword::prompt_password("System admin password: ")?,
+        None => ask("password")?,
+    };
+    let district_code = demo::load_district(store, &district).await?;
+    let creds = match accounts::create(store, clock.now().timestamp_millis(), &login, "系统管理员", Role::SystemAdmin, &district_code, Some(&password)).await {
+        Ok(c) => c,
+        Err(accounts::AccountError::Invalid(e)) => bail!("invalid first admin: {e}"),
+        Err(e) => return Err(e.into()),
+    };
+    cli_audit(store, clock, "account.create", &format!("account:{}", creds.id), "first_system_admin").await?;
+    println!("first system admin {login} created for district {district_code}");
+    if let Some(s) = creds.totp_secret {
+        println!("TOTP key (add it to an authenticator app now; it is not shown again): {s}");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}
