@@ -80,7 +80,7 @@ impl OrgCode {
 
 impl std::fmt::Display for OrgCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 

@@ -237,7 +237,7 @@ pub fn generate(cfg: &Config) -> Dataset {
         building_no += 1;
         let road = g.pick(ROADS).to_string();
         let number = format!("{}号", 1 + building_no / 3);
-        let building = format!("{}号楼", 1 + building_no % 3);
+        let building = format!("{}号楼", 1 + (building_no / grids.len()) % 4);
         let normalized = normalize_address(&format!("{road}{number}{building}"));
         let address_id = next_id(&mut g.rng);
         d.batch.addresses.push((address_id, Address { grid, road, number, building, normalized }));
@@ -267,10 +267,7 @@ pub fn generate(cfg: &Config) -> Dataset {
     let since = NaiveDate::from_ymd_opt(2015, 1, 1).unwrap_or(cfg.today);
 
     // People: one current residence each, a fifth with an earlier one elsewhere.
-    let grid_of_unit = |d: &Dataset, units: &[(i64, i64, HousingUnit)], i: usize| -> OrgCode {
-        let address_id = units[i].1;
-        d.batch.addresses.iter().find(|(id, _)| *id == address_id).map(|(_, a)| a.grid.clone()).unwrap_or_else(|| grids[0].clone())
-    };
+    let address_grid: std::collections::HashMap<i64, OrgCode> = d.batch.addresses.iter().map(|(id, a)| (*id, a.grid.clone())).collect();
     for n in 0..cfg.people {
         let person = if n < cfg.foreigners { g.foreigner(cfg.today) } else { g.chinese(&cfg.district, cfg.today) };
         // Fill units up to capacity first so that only injected anomalies overcrowd.
@@ -291,7 +288,7 @@ pub fn generate(cfg: &Config) -> Dataset {
             d.batch.residences.push((next_id(&mut g.rng), person_id, units[earlier].0, Residence { from: start.min(to), to: Some(to) }));
         }
         d.batch.residences.push((next_id(&mut g.rng), person_id, units[ui].0, Residence { from, to: None }));
-        let grid = grid_of_unit(&d, &units, ui);
+        let grid = address_grid.get(&units[ui].1).cloned().unwrap_or_else(|| grids[0].clone());
         d.batch.people.push((person_id, grid, person));
     }
 

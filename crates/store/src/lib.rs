@@ -6,6 +6,7 @@ pub mod audit;
 pub mod org;
 pub mod registry;
 pub mod sessions;
+pub mod testing;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
