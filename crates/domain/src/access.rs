@@ -46,12 +46,24 @@ const MATRIX: &[(Role, &[Permission])] = &[
     (Role::SecurityAdmin, &[OrgView, SecurityManage]),
     (Role::AuditAdmin, &[AuditRead]),
     (Role::SubdistrictLeader, &[OrgView, HousingRead, PersonRead]),
-    (Role::CommunityTaskForce, &[OrgView, HousingRead, PersonRead, RegistryWrite]),
-    (Role::GridWorker, &[OrgView, HousingRead, PersonRead, RegistryWrite]),
+    (
+        Role::CommunityTaskForce,
+        &[OrgView, HousingRead, PersonRead, RegistryWrite],
+    ),
+    (
+        Role::GridWorker,
+        &[OrgView, HousingRead, PersonRead, RegistryWrite],
+    ),
     (Role::Informant, &[OrgView]),
     (Role::PropertyStaff, &[OrgView, HousingRead]),
-    (Role::CommunityPolice, &[OrgView, HousingRead, PersonRead, RegistryWrite]),
-    (Role::ImmigrationOfficer, &[OrgView, HousingRead, PersonRead, RegistryWrite]),
+    (
+        Role::CommunityPolice,
+        &[OrgView, HousingRead, PersonRead, RegistryWrite],
+    ),
+    (
+        Role::ImmigrationOfficer,
+        &[OrgView, HousingRead, PersonRead, RegistryWrite],
+    ),
     (Role::Volunteer, &[OrgView]),
 ];
 
@@ -78,7 +90,11 @@ impl Role {
     pub fn requires_second_factor(self) -> bool {
         matches!(
             self,
-            Role::SystemAdmin | Role::SecurityAdmin | Role::AuditAdmin | Role::CommunityPolice | Role::ImmigrationOfficer
+            Role::SystemAdmin
+                | Role::SecurityAdmin
+                | Role::AuditAdmin
+                | Role::CommunityPolice
+                | Role::ImmigrationOfficer
         )
     }
 

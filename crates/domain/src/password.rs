@@ -2,9 +2,30 @@
 //! three classes, not a well-known password. The rotation period is configuration, not a rule here.
 
 const COMMON: &[&str] = &[
-    "password", "password1", "password123", "passw0rd", "qwerty", "qwertyuiop", "1qaz2wsx", "1q2w3e4r",
-    "abc123", "admin", "administrator", "welcome", "letmein", "iloveyou", "123456", "12345678",
-    "123456789", "1234567890", "woaini", "huawei", "p@ssw0rd", "admin@123", "admin123", "wardbook",
+    "password",
+    "password1",
+    "password123",
+    "passw0rd",
+    "qwerty",
+    "qwertyuiop",
+    "1qaz2wsx",
+    "1q2w3e4r",
+    "abc123",
+    "admin",
+    "administrator",
+    "welcome",
+    "letmein",
+    "iloveyou",
+    "123456",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "woaini",
+    "huawei",
+    "p@ssw0rd",
+    "admin@123",
+    "admin123",
+    "wardbook",
 ];
 
 /// `Ok` or the catalogue key of the first rule broken.
@@ -22,8 +43,12 @@ pub fn check(candidate: &str, login: &str) -> Result<(), &'static str> {
         return Err("err.password.classes");
     }
     let lower = candidate.to_lowercase();
-    let stripped: String = lower.trim_end_matches(|c: char| c.is_ascii_digit() || !c.is_alphanumeric()).to_string();
-    if COMMON.iter().any(|w| lower == *w || stripped == *w) || (!login.is_empty() && lower.contains(&login.to_lowercase())) {
+    let stripped: String = lower
+        .trim_end_matches(|c: char| c.is_ascii_digit() || !c.is_alphanumeric())
+        .to_string();
+    if COMMON.iter().any(|w| lower == *w || stripped == *w)
+        || (!login.is_empty() && lower.contains(&login.to_lowercase()))
+    {
         return Err("err.password.common");
     }
     Ok(())

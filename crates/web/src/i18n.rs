@@ -19,7 +19,11 @@ impl Lang {
         }
     }
     pub fn parse(s: &str) -> Lang {
-        if s.eq_ignore_ascii_case("en") { Lang::En } else { Lang::ZhCn }
+        if s.eq_ignore_ascii_case("en") {
+            Lang::En
+        } else {
+            Lang::ZhCn
+        }
     }
     pub fn other(self) -> Lang {
         match self {
@@ -100,7 +104,10 @@ mod tests {
         ];
         let mut found = 0;
         for src in sources {
-            for part in src.split('"').filter(|p| p.starts_with("err.") && !p.contains(' ')) {
+            for part in src
+                .split('"')
+                .filter(|p| p.starts_with("err.") && !p.contains(' '))
+            {
                 found += 1;
                 assert_ne!(Tr::new(Lang::ZhCn).t(part), part, "zh-CN lacks {part}");
                 assert_ne!(Tr::new(Lang::En).t(part), part, "en lacks {part}");

@@ -73,7 +73,11 @@ pub struct RequestCtx {
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: WebConfig) -> Self {
-        AppState { store, clock, config: Arc::new(config) }
+        AppState {
+            store,
+            clock,
+            config: Arc::new(config),
+        }
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -81,7 +85,14 @@ impl AppState {
     }
 
     /// Writes one audit entry; when it cannot be written the request fails (closed).
-    pub async fn audit(&self, ctx: &RequestCtx, who: Option<&Account>, event: &str, object: &str, result: &str) -> Result<(), WebError> {
+    pub async fn audit(
+        &self,
+        ctx: &RequestCtx,
+        who: Option<&Account>,
+        event: &str,
+        object: &str,
+        result: &str,
+    ) -> Result<(), WebError> {
         let entry = AuditEntry {
             at: self.now_ms(),
             account_id: who.map(|a| a.id),
@@ -106,5 +117,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

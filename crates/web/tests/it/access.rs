@@ -1,0 +1,209 @@
+//! Who may do what, over HTTP: every role against every declared route (AC-01, AC-02), and
+//! guessed ids from another grid (AC-03).
+
+use wardbook_domain::access::Role;
+use wardbook_web::routes::{Access, specs};
+
+use crate::harness::{App, Session, client, spawn_app};
+
+fn concrete(app: &App, path: &str, victim_account: i64) -> String {
+    let f = &app.grid1;
+    let id = if path.starts_with("/admin/accounts/") || path.starts_with("/security/accounts/") {
+        victim_account.to_string()
+    } else if path.starts_with("/addresses/") {
+        f.address.to_string()
+    } else if path.starts_with("/units/") {
+        f.unit.to_string()
+    } else if path.starts_with("/people/") {
+        f.person.to_string()
+    } else {
+        f.residence.to_string()
+    };
+    path.replace("{code}", crate::harness::GRID1)
+        .replace("{file}", "style.css")
+        .replace("{id}", &id)
+}
+
+async fn call(app: &App, s: &Session, method: &str, path: &str) -> reqwest::Response {
+    if method == "GET" {
+        s.get(app, path).await
+    } else {
+        s.post(app, path, &[]).await
+    }
+}
+
+#[tokio::test]
+async fn every_role_against_every_route() {
+    let app = spawn_app().await;
+    let org = wardbook_domain::org::OrgCode::parse(crate::harness::COMMUNITY).expect("org");
+    let now = wardbook_domain::clock::Clock::now(app.clock.as_ref()).timestamp_millis();
+    let victim = wardbook_web::accounts::create(
+        &app.store,
+        now,
+        "victim",
+        "被操作账号",
+        Role::Volunteer,
+        &org,
+        None,
+    )
+    .await
+    .expect("victim")
+    .id;
+    let routes = specs();
+    assert!(routes.len() > 30);
+    for role in Role::ALL {
+        let login = role.code().replace('_', ".");
+        let s = app.login(&login).await;
+        // Logging out last keeps the session for the other routes.
+        let mut ordered: Vec<_> = routes.iter().filter(|r| r.path != "/logout").collect();
+        ordered.extend(routes.iter().filter(|r| r.path == "/logout"));
+        for r in ordered {
+            let path = concrete(&app, r.path, victim);
+            let status = call(&app, &s, r.method, &path).await.status().as_u16();
+            let allowed = match r.access {
+                Access::Perm(p) => role.can(p),
+                _ => true,
+            };
+            if allowed {
+                assert!(
+                    status != 403 && status != 404,
+                    "{role:?} {} {path} should be allowed, got {status}",
+                    r.method
+                );
+            } else {
+                assert_eq!(
+                    status, 403,
+                    "{role:?} {} {path} should be forbidden",
+                    r.method
+                );
+            }
+        }
+        // Routes that reset passwords or disable accounts act on the victim; put it back.
+        app.store
+            .account_set_disabled(victim, false)
+            .await
+            .expect("enable");
+    }
+    let denied = app.audit_count("access.denied").await;
+    assert!(denied > 50, "every denial is audited, got {denied}");
+}
+
+#[tokio::test]
+async fn routes_need_a_session_and_unknown_paths_are_not_found() {
+    let app = spawn_app().await;
+    let anonymous = client();
+    for r in specs() {
+        let path = concrete(&app, r.path, 1);
+        let resp = if r.method == "GET" {
+            anonymous.get(format!("{}{path}", app.url)).send().await
+        } else {
+            anonymous.post(format!("{}{path}", app.url)).send().await
+        }
+        .expect("request");
+        match r.access {
+            // Public pages answer without a session (the second-factor page sends a stranger to /login).
+            Access::Public => assert!(
+                resp.status() != 403 && (resp.status() != 303 || path == "/login/totp"),
+                "{path} is public"
+            ),
+            _ => assert_eq!(
+                (
+                    resp.status().as_u16(),
+                    resp.headers().get("location").and_then(|l| l.to_str().ok())
+                ),
+                (303, Some("/login")),
+                "{} {path} needs a session",
+                r.method
+            ),
+        }
+    }
+    let s = app.login("grid1").await;
+    assert_eq!(s.get(&app, "/no/such/route").await.status(), 404);
+}
+
+#[tokio::test]
+async fn records_of_another_grid_are_not_found_and_the_attempt_is_audited() {
+    let app = spawn_app().await;
+    let other = app.login("grid2").await;
+    let f = &app.grid1;
+    let before = app.audit_count("access.not_found").await;
+    let guesses = [
+        format!("/people/{}", f.person),
+        format!("/people/{}/edit", f.person),
+        format!("/units/{}", f.unit),
+        format!("/units/{}/edit", f.unit),
+        format!("/units/{}/people/new", f.unit),
+        format!("/addresses/{}", f.address),
+        format!("/addresses/{}/edit", f.address),
+        format!("/residences/{}/edit", f.residence),
+        format!("/org/{}", crate::harness::GRID1),
+        format!("/org/{}/addresses/new", crate::harness::GRID1),
+        "/people/1".to_string(),
+    ];
+    for path in &guesses {
+        let r = other.get(&app, path).await;
+        assert_eq!(r.status(), 404, "{path}");
+        let body = r.text().await.expect("body");
+        assert!(
+            !body.contains("李秀英") && !body.contains("光华路"),
+            "{path} leaks nothing"
+        );
+    }
+    let r = other
+        .post(
+            &app,
+            &format!("/people/{}/edit", f.person),
+            &[("name", "改名")],
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        app.audit_count("access.not_found").await - before,
+        guesses.len() as i64 + 1
+    );
+    let unchanged = app
+        .store
+        .person_get(
+            &wardbook_domain::org::OrgCode::parse("110105").expect("o"),
+            f.person,
+        )
+        .await
+        .expect("person");
+    assert_eq!(unchanged.person.name, "李秀英");
+    // Lists leak nothing either: grid 2's own page does not show grid 1's building.
+    let own = other
+        .get(&app, &format!("/org/{}", crate::harness::GRID2))
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(!own.contains("光华路"));
+}
+
+#[tokio::test]
+async fn admins_never_see_personal_data_and_only_the_audit_admin_reads_the_log() {
+    let app = spawn_app().await;
+    for admin in ["system.admin", "security.admin", "audit.admin"] {
+        let s = app.login(admin).await;
+        assert_eq!(
+            s.get(&app, &format!("/people/{}", app.grid1.person))
+                .await
+                .status(),
+            403,
+            "{admin}"
+        );
+        assert_eq!(
+            s.get(&app, &format!("/units/{}", app.grid1.unit))
+                .await
+                .status(),
+            403,
+            "{admin}"
+        );
+        let audit = s.get(&app, "/audit").await.status();
+        assert_eq!(
+            audit == 200,
+            admin == "audit.admin",
+            "{admin} reading the audit log: {audit}"
+        );
+    }
+}
