@@ -12,8 +12,7 @@ use wardbook_web::accounts;
 
 /// Copies a district with its subdistricts and communities into the org tree.
 pub async fn load_district(store: &Store, district: &str) -> Result<OrgCode> {
-    let area = divisions::area(district)
-        .with_context(|| format!("{district} is not a district (区/县) code of the 2023 list"))?;
+    let area = divisions::area(district).with_context(|| format!("{district} is not a district (区/县) code of the 2023 list"))?;
     let code = OrgCode::parse(&area.code).map_err(|_| anyhow::anyhow!("bad code"))?;
     store.org_upsert(&code, &area.name).await?;
     for s in divisions::streets_of(district) {
@@ -37,38 +36,21 @@ pub async fn seed(store: &Store, clock: &dyn Clock, seed: u64) -> Result<()> {
     for (code, name) in &data.org {
         store.org_upsert(code, name).await?;
     }
-    store
-        .load_batch(&data.batch, now.timestamp_millis())
-        .await
-        .context("cannot load the demo data")?;
+    store.load_batch(&data.batch, now.timestamp_millis()).await.context("cannot load the demo data")?;
     let grids: Vec<&OrgCode> = data.grids().collect();
-    let (district, street, community) = (
-        &data.org[0].0,
-        &data.org[1].0,
-        grids[0].parent().context("grid without community")?,
-    );
+    let (district, street, community) = (&data.org[0].0, &data.org[1].0, grids[0].parent().context("grid without community")?);
     let accounts_to_make: [(&str, &str, Role, &OrgCode); 12] = [
         ("sysadmin", "系统管理员", Role::SystemAdmin, district),
         ("secadmin", "安全管理员", Role::SecurityAdmin, district),
         ("auditor", "审计管理员", Role::AuditAdmin, district),
         ("leader", "街道领导", Role::SubdistrictLeader, street),
-        (
-            "taskforce",
-            "社区专班",
-            Role::CommunityTaskForce,
-            &community,
-        ),
+        ("taskforce", "社区专班", Role::CommunityTaskForce, &community),
         ("grid1", "网格员甲", Role::GridWorker, grids[0]),
         ("grid2", "网格员乙", Role::GridWorker, grids[1]),
         ("informant", "信息员", Role::Informant, &community),
         ("property", "物业", Role::PropertyStaff, &community),
         ("police", "社区民警", Role::CommunityPolice, &community),
-        (
-            "immigration",
-            "移民管理",
-            Role::ImmigrationOfficer,
-            district,
-        ),
+        ("immigration", "移民管理", Role::ImmigrationOfficer, district),
         ("volunteer", "志愿者", Role::Volunteer, &community),
     ];
     println!(
@@ -79,39 +61,14 @@ pub async fn seed(store: &Store, clock: &dyn Clock, seed: u64) -> Result<()> {
         data.batch.units.len(),
         data.batch.people.len()
     );
-    println!(
-        "{:<12} {:<22} {:<16} {:<24} TOTP key",
-        "login", "role", "org", "password"
-    );
+    println!("{:<12} {:<22} {:<16} {:<24} TOTP key", "login", "role", "org", "password");
     for (login, name, role, org) in accounts_to_make {
-        let password = format!(
-            "Demo-{}",
-            wardbook_web::auth::random_token()
-                .get(..10)
-                .unwrap_or("0123456789")
-        );
-        let creds = match accounts::create(
-            store,
-            now.timestamp_millis(),
-            login,
-            name,
-            role,
-            org,
-            Some(&password),
-        )
-        .await
-        {
+        let password = format!("Demo-{}", wardbook_web::auth::random_token().get(..10).unwrap_or("0123456789"));
+        let creds = match accounts::create(store, now.timestamp_millis(), login, name, role, org, Some(&password)).await {
             Ok(c) => c,
             Err(e) => anyhow::bail!("cannot create demo account {login}: {e}"),
         };
-        println!(
-            "{:<12} {:<22} {:<16} {:<24} {}",
-            login,
-            role.code(),
-            org,
-            password,
-            creds.totp_secret.unwrap_or_default()
-        );
+        println!("{:<12} {:<22} {:<16} {:<24} {}", login, role.code(), org, password, creds.totp_secret.unwrap_or_default());
     }
     Ok(())
 }

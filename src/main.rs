@@ -19,12 +19,7 @@ use wardbook_web::{AppState, SystemClock, WebConfig, accounts};
 #[command(name = "wardbook", version)]
 struct Cli {
     /// SQLite file path or postgres:// URL.
-    #[arg(
-        long,
-        global = true,
-        env = "WARDBOOK_DATABASE_URL",
-        default_value = "wardbook.db"
-    )]
+    #[arg(long, global = true, env = "WARDBOOK_DATABASE_URL", default_value = "wardbook.db")]
     database_url: String,
     #[command(subcommand)]
     command: Command,
@@ -127,12 +122,8 @@ enum AuditCommand {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WARDBOOK_LOG")
-        .unwrap_or_else(|_| "info,sqlx=warn".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARDBOOK_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 #[tokio::main]
@@ -148,23 +139,12 @@ async fn main() -> ExitCode {
 }
 
 async fn open(url: &str) -> Result<Store> {
-    let store = Store::connect(url)
-        .await
-        .with_context(|| "cannot open the database")?;
-    store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
+    let store = Store::connect(url).await.with_context(|| "cannot open the database")?;
+    store.migrate().await.context("cannot migrate the database")?;
     Ok(store)
 }
 
-async fn cli_audit(
-    store: &Store,
-    clock: &dyn Clock,
-    event: &str,
-    object: &str,
-    result: &str,
-) -> Result<()> {
+async fn cli_audit(store: &Store, clock: &dyn Clock, event: &str, object: &str, result: &str) -> Result<()> {
     let entry = AuditEntry {
         at: clock.now().timestamp_millis(),
         login: "cli".into(),
@@ -186,19 +166,8 @@ fn uuid_like() -> String {
 async fn run(cli: Cli) -> Result<ExitCode> {
     let clock = SystemClock;
     match cli.command {
-        Command::Serve {
-            listen,
-            demo,
-            secure_cookies,
-            admin_login,
-            admin_password,
-            district,
-        } => {
-            let url = if demo && cli.database_url == "wardbook.db" {
-                "wardbook-demo.db".to_string()
-            } else {
-                cli.database_url
-            };
+        Command::Serve { listen, demo, secure_cookies, admin_login, admin_password, district } => {
+            let url = if demo && cli.database_url == "wardbook.db" { "wardbook-demo.db".to_string() } else { cli.database_url };
             if demo && !url.contains("://") {
                 for suffix in ["", "-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{url}{suffix}"));
@@ -210,13 +179,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             } else if store.account_count().await? == 0 {
                 first_admin(&store, &clock, admin_login, admin_password, district).await?;
             }
-            let listener = tokio::net::TcpListener::bind(&listen)
-                .await
-                .with_context(|| format!("cannot listen on {listen}"))?;
-            let config = WebConfig {
-                secure_cookies,
-                ..WebConfig::default()
-            };
+            let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            let config = WebConfig { secure_cookies, ..WebConfig::default() };
             let state = AppState::new(store.clone(), Arc::new(SystemClock), config);
             println!("wardbook listening on http://{}", listener.local_addr()?);
             wardbook_web::serve(listener, state, shutdown_signal()).await?;
@@ -234,42 +198,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command } => user(open(&cli.database_url).await?, &clock, command).await,
-        Command::Org {
-            command:
-                OrgCommand::AddGrid {
-                    community,
-                    number,
-                    name,
-                },
-        } => {
+        Command::Org { command: OrgCommand::AddGrid { community, number, name } } => {
             let store = open(&cli.database_url).await?;
-            let community = OrgCode::parse(&community)
-                .map_err(|_| anyhow::anyhow!("not an org code: {community}"))?;
-            store
-                .org_get(community.as_str())
-                .await
-                .context("no such community")?;
-            let grid = OrgCode::grid_of(&community, number)
-                .context("a grid hangs under a 12-digit community code, numbered 1 to 999")?;
+            let community = OrgCode::parse(&community).map_err(|_| anyhow::anyhow!("not an org code: {community}"))?;
+            store.org_get(community.as_str()).await.context("no such community")?;
+            let grid = OrgCode::grid_of(&community, number).context("a grid hangs under a 12-digit community code, numbered 1 to 999")?;
             store.org_upsert(&grid, &name).await?;
             cli_audit(&store, &clock, "org.add_grid", &format!("org:{grid}"), "ok").await?;
             println!("grid {grid} {name}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit {
-            command: AuditCommand::Verify,
-        } => {
+        Command::Audit { command: AuditCommand::Verify } => {
             let store = open(&cli.database_url).await?;
             let verdict = store.audit_verify().await?;
             if verdict.is_intact() {
                 println!("audit log intact: {} entries checked", verdict.checked);
                 Ok(ExitCode::SUCCESS)
             } else {
-                println!(
-                    "audit log BROKEN: {} entries checked, {} problems",
-                    verdict.checked,
-                    verdict.breaks.len()
-                );
+                println!("audit log BROKEN: {} entries checked, {} problems", verdict.checked, verdict.breaks.len());
                 for (seq, what) in verdict.breaks {
                     println!("  entry {seq}: {what}");
                 }
@@ -282,33 +228,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 async fn user(store: Store, clock: &dyn Clock, command: UserCommand) -> Result<ExitCode> {
     let now = clock.now().timestamp_millis();
     match command {
-        UserCommand::Add {
-            login,
-            name,
-            role,
-            org,
-        } => {
+        UserCommand::Add { login, name, role, org } => {
             let role = Role::parse(&role).with_context(|| format!("unknown role {role}"))?;
-            let org =
-                OrgCode::parse(&org).map_err(|_| anyhow::anyhow!("not an org code: {org}"))?;
+            let org = OrgCode::parse(&org).map_err(|_| anyhow::anyhow!("not an org code: {org}"))?;
             let creds = match accounts::create(&store, now, &login, &name, role, &org, None).await {
                 Ok(c) => c,
                 Err(accounts::AccountError::Invalid(e)) => bail!("invalid account: {e}"),
                 Err(e) => return Err(e.into()),
             };
-            cli_audit(
-                &store,
-                clock,
-                "account.create",
-                &format!("account:{}", creds.id),
-                role.code(),
-            )
-            .await?;
+            cli_audit(&store, clock, "account.create", &format!("account:{}", creds.id), role.code()).await?;
             println!("login:              {}", creds.login);
-            println!(
-                "temporary password: {}  (must be changed at first login, valid 72 h)",
-                creds.password
-            );
+            println!("temporary password: {}  (must be changed at first login, valid 72 h)", creds.password);
             if let Some(s) = creds.totp_secret {
                 println!("TOTP key:           {s}");
             }
@@ -316,44 +246,19 @@ async fn user(store: Store, clock: &dyn Clock, command: UserCommand) -> Result<E
         UserCommand::List => {
             for a in store.accounts_under("").await? {
                 let state = if a.disabled { "disabled" } else { "active" };
-                println!(
-                    "{:<20} {:<22} {:<16} {state}",
-                    a.login,
-                    a.role.code(),
-                    a.org
-                );
+                println!("{:<20} {:<22} {:<16} {state}", a.login, a.role.code(), a.org);
             }
         }
         UserCommand::Disable { login } => {
-            let a = store
-                .account_by_login(&login)
-                .await
-                .context("no such account")?;
+            let a = store.account_by_login(&login).await.context("no such account")?;
             store.account_set_disabled(a.id, true).await?;
-            cli_audit(
-                &store,
-                clock,
-                "account.disable",
-                &format!("account:{}", a.id),
-                "ok",
-            )
-            .await?;
+            cli_audit(&store, clock, "account.disable", &format!("account:{}", a.id), "ok").await?;
             println!("{login} disabled; its sessions ended");
         }
         UserCommand::ResetPassword { login } => {
-            let a = store
-                .account_by_login(&login)
-                .await
-                .context("no such account")?;
+            let a = store.account_by_login(&login).await.context("no such account")?;
             let pw = accounts::reset_password(&store, now, &a).await?;
-            cli_audit(
-                &store,
-                clock,
-                "account.reset_password",
-                &format!("account:{}", a.id),
-                "ok",
-            )
-            .await?;
+            cli_audit(&store, clock, "account.reset_password", &format!("account:{}", a.id), "ok").await?;
             println!("temporary password: {pw}  (must be changed at first login, valid 72 h)");
         }
     }
@@ -409,14 +314,7 @@ async fn first_admin(
         Err(accounts::AccountError::Invalid(e)) => bail!("invalid first admin: {e}"),
         Err(e) => return Err(e.into()),
     };
-    cli_audit(
-        store,
-        clock,
-        "account.create",
-        &format!("account:{}", creds.id),
-        "first_system_admin",
-    )
-    .await?;
+    cli_audit(store, clock, "account.create", &format!("account:{}", creds.id), "first_system_admin").await?;
     println!("first system admin {login} created for district {district_code}");
     if let Some(s) = creds.totp_secret {
         println!("TOTP key (add it to an authenticator app now; it is not shown again): {s}");
@@ -430,8 +328,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

@@ -18,11 +18,7 @@ fn wardbook(db: &str, args: &[&str]) -> std::process::Output {
 }
 
 fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 struct TempDb(String);
@@ -71,110 +67,32 @@ async fn demo_users_and_audit_verify() {
     assert_eq!(store.org_count(OrgLevel::Subdistrict).await.expect("n"), 2);
     assert_eq!(store.org_count(OrgLevel::Community).await.expect("n"), 6);
     assert_eq!(store.org_count(OrgLevel::Grid).await.expect("n"), 24);
-    assert_eq!(
-        store
-            .count_rows(RegistryTable::HousingUnits)
-            .await
-            .expect("n"),
-        3000
-    );
-    assert_eq!(
-        store.count_rows(RegistryTable::People).await.expect("n"),
-        8000
-    );
+    assert_eq!(store.count_rows(RegistryTable::HousingUnits).await.expect("n"), 3000);
+    assert_eq!(store.count_rows(RegistryTable::People).await.expect("n"), 8000);
     let foreigners: i64 = sqlx::Row::get(
-        &sqlx::query("SELECT COUNT(*) AS n FROM people WHERE category = 'foreign'")
-            .fetch_one(store.pool())
-            .await
-            .expect("q"),
+        &sqlx::query("SELECT COUNT(*) AS n FROM people WHERE category = 'foreign'").fetch_one(store.pool()).await.expect("q"),
         "n",
     );
     assert_eq!(foreigners, 300);
     // The district's subdistricts and communities are the real 2023 ones.
-    assert_eq!(
-        store.org_get("110105001").await.expect("node").name,
-        "建外街道"
-    );
+    assert_eq!(store.org_get("110105001").await.expect("node").name, "建外街道");
 
-    let o = wardbook(
-        &db.0,
-        &[
-            "user",
-            "add",
-            "--login",
-            "li.na",
-            "--name",
-            "李娜",
-            "--role",
-            "grid_worker",
-            "--org",
-            "110105001024001",
-        ],
-    );
-    assert!(
-        o.status.success() && text(&o).contains("temporary password"),
-        "{}",
-        text(&o)
-    );
-    let o = wardbook(
-        &db.0,
-        &[
-            "user",
-            "add",
-            "--login",
-            "li.na",
-            "--name",
-            "李娜",
-            "--role",
-            "grid_worker",
-            "--org",
-            "110105001024001",
-        ],
-    );
-    assert!(
-        !o.status.success() && text(&o).contains("err.login.taken"),
-        "{}",
-        text(&o)
-    );
-    let o = wardbook(
-        &db.0,
-        &[
-            "user",
-            "add",
-            "--login",
-            "x.y",
-            "--name",
-            "X",
-            "--role",
-            "grid_worker",
-            "--org",
-            "110105999999001",
-        ],
-    );
+    let o = wardbook(&db.0, &["user", "add", "--login", "li.na", "--name", "李娜", "--role", "grid_worker", "--org", "110105001024001"]);
+    assert!(o.status.success() && text(&o).contains("temporary password"), "{}", text(&o));
+    let o = wardbook(&db.0, &["user", "add", "--login", "li.na", "--name", "李娜", "--role", "grid_worker", "--org", "110105001024001"]);
+    assert!(!o.status.success() && text(&o).contains("err.login.taken"), "{}", text(&o));
+    let o = wardbook(&db.0, &["user", "add", "--login", "x.y", "--name", "X", "--role", "grid_worker", "--org", "110105999999001"]);
     assert!(!o.status.success(), "org outside the tree is refused");
     let o = wardbook(&db.0, &["user", "disable", "--login", "li.na"]);
     assert!(o.status.success());
     let o = wardbook(&db.0, &["user", "list"]);
-    assert!(
-        text(&o)
-            .lines()
-            .any(|l| l.starts_with("li.na") && l.ends_with("disabled")),
-        "{}",
-        text(&o)
-    );
+    assert!(text(&o).lines().any(|l| l.starts_with("li.na") && l.ends_with("disabled")), "{}", text(&o));
     let o = wardbook(&db.0, &["user", "reset-password", "--login", "li.na"]);
     assert!(o.status.success() && text(&o).contains("temporary password"));
 
     let o = wardbook(&db.0, &["audit", "verify"]);
-    assert!(
-        o.status.success() && text(&o).contains("intact"),
-        "{}",
-        text(&o)
-    );
-    sqlx::query("UPDATE audit_log SET result = 'tampered' WHERE seq = 2")
-        .execute(store.pool())
-        .await
-        .expect("tamper");
+    assert!(o.status.success() && text(&o).contains("intact"), "{}", text(&o));
+    sqlx::query("UPDATE audit_log SET result = 'tampered' WHERE seq = 2").execute(store.pool()).await.expect("tamper");
     let o = wardbook(&db.0, &["audit", "verify"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("entry 2"), "{}", text(&o));
@@ -185,41 +103,15 @@ async fn demo_users_and_audit_verify() {
 fn first_start_needs_an_admin_and_serve_shuts_down_gracefully() {
     let db = TempDb::new("serve");
     let o = wardbook(&db.0, &["serve", "--listen", "127.0.0.1:0"]);
-    assert!(
-        !o.status.success() && text(&o).contains("--admin-login"),
-        "{}",
-        text(&o)
-    );
+    assert!(!o.status.success() && text(&o).contains("--admin-login"), "{}", text(&o));
     let weak = wardbook(
         &db.0,
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-login",
-            "root.admin",
-            "--admin-password",
-            "short",
-            "--district",
-            "110105",
-        ],
+        &["serve", "--listen", "127.0.0.1:0", "--admin-login", "root.admin", "--admin-password", "short", "--district", "110105"],
     );
-    assert!(
-        !weak.status.success() && text(&weak).contains("err.password.length"),
-        "{}",
-        text(&weak)
-    );
+    assert!(!weak.status.success() && text(&weak).contains("err.password.length"), "{}", text(&weak));
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_wardbook"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-login",
-            "root.admin",
-            "--district",
-            "110105",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin-login", "root.admin", "--district", "110105"])
         .env("WARDBOOK_DATABASE_URL", &db.0)
         .env("WARDBOOK_ADMIN_PASSWORD", "Strong-Admin-2026")
         .env("WARDBOOK_LOG", "warn")
@@ -238,21 +130,11 @@ fn first_start_needs_an_admin_and_serve_shuts_down_gracefully() {
     }
     assert!(!addr.is_empty());
     let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
-    std::io::Write::write_all(
-        &mut stream,
-        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .expect("send");
+    std::io::Write::write_all(&mut stream, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("send");
     let mut reply = String::new();
     std::io::Read::read_to_string(&mut stream, &mut reply).expect("read");
-    assert!(
-        reply.starts_with("HTTP/1.1 200") && reply.ends_with("ok"),
-        "{reply}"
-    );
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
+    assert!(reply.starts_with("HTTP/1.1 200") && reply.ends_with("ok"), "{reply}");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(killed.success());
     let status = child.wait().expect("exit");
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");

@@ -46,24 +46,12 @@ const MATRIX: &[(Role, &[Permission])] = &[
     (Role::SecurityAdmin, &[OrgView, SecurityManage]),
     (Role::AuditAdmin, &[AuditRead]),
     (Role::SubdistrictLeader, &[OrgView, HousingRead, PersonRead]),
-    (
-        Role::CommunityTaskForce,
-        &[OrgView, HousingRead, PersonRead, RegistryWrite],
-    ),
-    (
-        Role::GridWorker,
-        &[OrgView, HousingRead, PersonRead, RegistryWrite],
-    ),
+    (Role::CommunityTaskForce, &[OrgView, HousingRead, PersonRead, RegistryWrite]),
+    (Role::GridWorker, &[OrgView, HousingRead, PersonRead, RegistryWrite]),
     (Role::Informant, &[OrgView]),
     (Role::PropertyStaff, &[OrgView, HousingRead]),
-    (
-        Role::CommunityPolice,
-        &[OrgView, HousingRead, PersonRead, RegistryWrite],
-    ),
-    (
-        Role::ImmigrationOfficer,
-        &[OrgView, HousingRead, PersonRead, RegistryWrite],
-    ),
+    (Role::CommunityPolice, &[OrgView, HousingRead, PersonRead, RegistryWrite]),
+    (Role::ImmigrationOfficer, &[OrgView, HousingRead, PersonRead, RegistryWrite]),
     (Role::Volunteer, &[OrgView]),
 ];
 
@@ -88,14 +76,7 @@ impl Role {
 
     /// Roles that must pass a TOTP second factor to get a session.
     pub fn requires_second_factor(self) -> bool {
-        matches!(
-            self,
-            Role::SystemAdmin
-                | Role::SecurityAdmin
-                | Role::AuditAdmin
-                | Role::CommunityPolice
-                | Role::ImmigrationOfficer
-        )
+        matches!(self, Role::SystemAdmin | Role::SecurityAdmin | Role::AuditAdmin | Role::CommunityPolice | Role::ImmigrationOfficer)
     }
 
     pub fn code(self) -> &'static str {

@@ -19,9 +19,7 @@ pub struct Division {
 }
 
 fn rows(text: &str) -> impl Iterator<Item = csv::StringRecord> + '_ {
-    csv::Reader::from_reader(text.as_bytes())
-        .into_records()
-        .filter_map(Result::ok)
+    csv::Reader::from_reader(text.as_bytes()).into_records().filter_map(Result::ok)
 }
 
 fn area_set() -> &'static HashSet<String> {
@@ -42,13 +40,7 @@ pub fn is_known_area_code(code: &str) -> bool {
 
 /// All county-level divisions (区/县): the codes that open most resident ID numbers.
 pub fn areas() -> Vec<Division> {
-    rows(AREAS_CSV)
-        .map(|r| Division {
-            code: r[0].into(),
-            name: r[1].into(),
-            parent: r[2].into(),
-        })
-        .collect()
+    rows(AREAS_CSV).map(|r| Division { code: r[0].into(), name: r[1].into(), parent: r[2].into() }).collect()
 }
 
 pub fn area(code: &str) -> Option<Division> {
@@ -65,27 +57,13 @@ fn gunzip(bytes: &[u8]) -> String {
 /// The subdistricts and towns (街道/乡/镇) of one county-level division.
 pub fn streets_of(area_code: &str) -> Vec<Division> {
     let text = gunzip(STREETS_GZ);
-    rows(&text)
-        .filter(|r| &r[2] == area_code)
-        .map(|r| Division {
-            code: r[0].into(),
-            name: r[1].into(),
-            parent: r[2].into(),
-        })
-        .collect()
+    rows(&text).filter(|r| &r[2] == area_code).map(|r| Division { code: r[0].into(), name: r[1].into(), parent: r[2].into() }).collect()
 }
 
 /// The communities and villages (社区/村) of one county-level division.
 pub fn communities_of(area_code: &str) -> Vec<Division> {
     let text = gunzip(VILLAGES_GZ);
-    rows(&text)
-        .filter(|r| &r[5] == area_code)
-        .map(|r| Division {
-            code: r[0].into(),
-            name: r[1].into(),
-            parent: r[2].into(),
-        })
-        .collect()
+    rows(&text).filter(|r| &r[5] == area_code).map(|r| Division { code: r[0].into(), name: r[1].into(), parent: r[2].into() }).collect()
 }
 
 #[cfg(test)]
@@ -104,17 +82,9 @@ mod tests {
     #[test]
     fn embedded_archives_hold_chaoyang() {
         let streets = streets_of("110105");
-        assert!(
-            streets
-                .iter()
-                .any(|s| s.code == "110105001" && s.name == "建外街道")
-        );
+        assert!(streets.iter().any(|s| s.code == "110105001" && s.name == "建外街道"));
         let communities = communities_of("110105");
-        assert!(
-            communities
-                .iter()
-                .any(|c| c.code == "110105001024" && c.parent == "110105001")
-        );
+        assert!(communities.iter().any(|c| c.code == "110105001024" && c.parent == "110105001"));
         assert_eq!(area("110105").map(|a| a.name), Some("朝阳区".to_string()));
     }
 }

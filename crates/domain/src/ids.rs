@@ -41,11 +41,7 @@ pub fn rid_check_char(first17: &str) -> Option<char> {
     if first17.len() != 17 || !first17.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let sum: u32 = first17
-        .bytes()
-        .zip(RID_WEIGHTS)
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
+    let sum: u32 = first17.bytes().zip(RID_WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
     Some(RID_CHECK[(sum % 11) as usize])
 }
 
@@ -57,9 +53,7 @@ impl ResidentId {
             return Err("err.rid.length");
         }
         let (body, check) = s.split_at(17);
-        if !body.bytes().all(|b| b.is_ascii_digit())
-            || !check.chars().all(|c| c.is_ascii_digit() || c == 'X')
-        {
+        if !body.bytes().all(|b| b.is_ascii_digit()) || !check.chars().all(|c| c.is_ascii_digit() || c == 'X') {
             return Err("err.rid.chars");
         }
         if !divisions::is_known_area_code(&s[..6]) {
@@ -86,11 +80,7 @@ impl ResidentId {
     /// The 17th character: odd for men, even for women.
     pub fn gender(&self) -> Gender {
         let d = self.0.as_bytes()[16] - b'0';
-        if d % 2 == 1 {
-            Gender::Male
-        } else {
-            Gender::Female
-        }
+        if d % 2 == 1 { Gender::Male } else { Gender::Female }
     }
 }
 
@@ -100,17 +90,10 @@ pub struct Phone(String);
 
 impl Phone {
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let s: String = raw
-            .trim()
-            .chars()
-            .filter(|c| *c != ' ' && *c != '-')
-            .collect();
+        let s: String = raw.trim().chars().filter(|c| *c != ' ' && *c != '-').collect();
         let s = s.strip_prefix("+86").unwrap_or(&s).to_string();
         let b = s.as_bytes();
-        let ok = b.len() == 11
-            && b.iter().all(u8::is_ascii_digit)
-            && b[0] == b'1'
-            && (b'3'..=b'9').contains(&b[1]);
+        let ok = b.len() == 11 && b.iter().all(u8::is_ascii_digit) && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]);
         if ok { Ok(Self(s)) } else { Err("err.phone") }
     }
     pub fn as_str(&self) -> &str {
@@ -135,11 +118,7 @@ GBR USA UMI URY UZB VUT VEN VNM VGB VIR WLF ESH YEM ZMB ZWE";
 impl Nationality {
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         let s = raw.trim().to_ascii_uppercase();
-        if s.len() == 3 && ISO_ALPHA3.split(' ').any(|c| c == s) {
-            Ok(Self(s))
-        } else {
-            Err("err.nationality")
-        }
+        if s.len() == 3 && ISO_ALPHA3.split(' ').any(|c| c == s) { Ok(Self(s)) } else { Err("err.nationality") }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -153,11 +132,7 @@ pub struct PassportNumber(String);
 impl PassportNumber {
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         let s = raw.trim().to_ascii_uppercase();
-        if (5..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            Ok(Self(s))
-        } else {
-            Err("err.passport")
-        }
+        if (5..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()) { Ok(Self(s)) } else { Err("err.passport") }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -199,30 +174,17 @@ fn check_field(line: &str, range: std::ops::Range<usize>, at: usize) -> bool {
 
 impl Mrz {
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let lines: Vec<String> = raw
-            .lines()
-            .map(|l| l.trim().to_ascii_uppercase())
-            .filter(|l| !l.is_empty())
-            .collect();
+        let lines: Vec<String> = raw.lines().map(|l| l.trim().to_ascii_uppercase()).filter(|l| !l.is_empty()).collect();
         if lines.len() != 2 || lines.iter().any(|l| l.len() != 44) {
             return Err("err.mrz.format");
         }
         let (l1, l2) = (&lines[0], &lines[1]);
-        if !l1.starts_with('P')
-            || !lines.iter().all(|l| {
-                l.chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '<')
-            })
-        {
+        if !l1.starts_with('P') || !lines.iter().all(|l| l.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '<')) {
             return Err("err.mrz.format");
         }
-        let ok = check_field(l2, 0..9, 9)
-            && check_field(l2, 13..19, 19)
-            && check_field(l2, 21..27, 27)
-            && check_field(l2, 28..42, 42);
+        let ok = check_field(l2, 0..9, 9) && check_field(l2, 13..19, 19) && check_field(l2, 21..27, 27) && check_field(l2, 28..42, 42);
         let composite = format!("{}{}{}", &l2[0..10], &l2[13..20], &l2[21..43]);
-        let composite_ok =
-            l2[43..44].chars().next().and_then(|c| c.to_digit(10)) == icao_check_digit(&composite);
+        let composite_ok = l2[43..44].chars().next().and_then(|c| c.to_digit(10)) == icao_check_digit(&composite);
         if !ok || !composite_ok {
             return Err("err.mrz.check");
         }
@@ -254,20 +216,14 @@ mod tests {
     #[test]
     fn resident_id_accepts_the_standard_example() {
         let id = ResidentId::parse(GB_EXAMPLE).expect("valid");
-        assert_eq!(
-            id.birth_date(),
-            NaiveDate::from_ymd_opt(1949, 12, 31).expect("date")
-        );
+        assert_eq!(id.birth_date(), NaiveDate::from_ymd_opt(1949, 12, 31).expect("date"));
         assert_eq!(id.gender(), Gender::Female);
         assert_eq!(id.area_code(), "110105");
     }
 
     #[test]
     fn resident_id_normalises_lower_case_x() {
-        assert_eq!(
-            ResidentId::parse("11010519491231002x").map(|i| i.as_str().to_string()),
-            Ok(GB_EXAMPLE.into())
-        );
+        assert_eq!(ResidentId::parse("11010519491231002x").map(|i| i.as_str().to_string()), Ok(GB_EXAMPLE.into()));
     }
 
     #[test]
@@ -301,17 +257,8 @@ mod tests {
     #[test]
     fn phone_numbers() {
         assert!(Phone::parse("13812341234").is_ok());
-        assert_eq!(
-            Phone::parse("+86 138 1234 1234").map(|p| p.as_str().to_string()),
-            Ok("13812341234".into())
-        );
-        for bad in [
-            "12812341234",
-            "1381234123",
-            "138123412345",
-            "2381234123a",
-            "",
-        ] {
+        assert_eq!(Phone::parse("+86 138 1234 1234").map(|p| p.as_str().to_string()), Ok("13812341234".into()));
+        for bad in ["12812341234", "1381234123", "138123412345", "2381234123a", ""] {
             assert_eq!(Phone::parse(bad), Err("err.phone"), "{bad}");
         }
     }
@@ -345,16 +292,8 @@ mod tests {
         for at in [9usize, 19, 27, 42, 43] {
             let mut bytes = l2.as_bytes().to_vec();
             bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
-            let bad = format!(
-                "{}\n{}",
-                SPECIMEN.lines().next().unwrap_or_default(),
-                String::from_utf8_lossy(&bytes)
-            );
-            assert_eq!(
-                Mrz::parse(&bad),
-                Err("err.mrz.check"),
-                "check digit at {at}"
-            );
+            let bad = format!("{}\n{}", SPECIMEN.lines().next().unwrap_or_default(), String::from_utf8_lossy(&bytes));
+            assert_eq!(Mrz::parse(&bad), Err("err.mrz.check"), "check digit at {at}");
         }
         assert_eq!(Mrz::parse("P<UTO"), Err("err.mrz.format"));
     }

@@ -73,8 +73,7 @@ impl OrgCode {
     }
     /// The code of grid number `n` (1..=999) of a community.
     pub fn grid_of(community: &OrgCode, n: u16) -> Option<OrgCode> {
-        (community.level() == OrgLevel::Community && (1..=999).contains(&n))
-            .then(|| Self(format!("{}{n:03}", community.0)))
+        (community.level() == OrgLevel::Community && (1..=999).contains(&n)).then(|| Self(format!("{}{n:03}", community.0)))
     }
 }
 

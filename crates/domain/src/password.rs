@@ -43,12 +43,8 @@ pub fn check(candidate: &str, login: &str) -> Result<(), &'static str> {
         return Err("err.password.classes");
     }
     let lower = candidate.to_lowercase();
-    let stripped: String = lower
-        .trim_end_matches(|c: char| c.is_ascii_digit() || !c.is_alphanumeric())
-        .to_string();
-    if COMMON.iter().any(|w| lower == *w || stripped == *w)
-        || (!login.is_empty() && lower.contains(&login.to_lowercase()))
-    {
+    let stripped: String = lower.trim_end_matches(|c: char| c.is_ascii_digit() || !c.is_alphanumeric()).to_string();
+    if COMMON.iter().any(|w| lower == *w || stripped == *w) || (!login.is_empty() && lower.contains(&login.to_lowercase())) {
         return Err("err.password.common");
     }
     Ok(())

@@ -55,13 +55,7 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
 }
 
-fn text(
-    errors: &mut FieldErrors,
-    field: &'static str,
-    raw: &str,
-    required: bool,
-    max: usize,
-) -> String {
+fn text(errors: &mut FieldErrors, field: &'static str, raw: &str, required: bool, max: usize) -> String {
     let v = raw.trim().to_string();
     if required && v.is_empty() {
         errors.add(field, "err.required");
@@ -100,9 +94,7 @@ pub struct Address {
 pub fn normalize_address(s: &str) -> String {
     s.chars()
         .map(|c| match c {
-            '０'..='９' | 'Ａ'..='Ｚ' | 'ａ'..='ｚ' => {
-                char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
-            }
+            '０'..='９' | 'Ａ'..='Ｚ' | 'ａ'..='ｚ' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
             _ => c,
         })
         .filter(|c| c.is_alphanumeric())
@@ -125,13 +117,7 @@ impl AddressInput {
         let building = text(&mut e, "building", &self.building, false, 16);
         let normalized = normalize_address(&format!("{road}{number}{building}"));
         match grid {
-            Some(grid) if e.is_empty() => Ok(Address {
-                grid,
-                road,
-                number,
-                building,
-                normalized,
-            }),
+            Some(grid) if e.is_empty() => Ok(Address { grid, road, number, building, normalized }),
             _ => Err(e),
         }
     }
@@ -187,13 +173,7 @@ impl HousingUnitInput {
             }
         };
         match kind {
-            Some(kind) if e.is_empty() => Ok(HousingUnit {
-                unit,
-                floor,
-                room,
-                kind,
-                capacity,
-            }),
+            Some(kind) if e.is_empty() => Ok(HousingUnit { unit, floor, room, kind, capacity }),
             _ => Err(e),
         }
     }
@@ -318,16 +298,7 @@ impl PersonInput {
         };
         match (gender, birth_date, category, id_kind) {
             (Some(gender), Some(birth_date), Some(category), Some(id_kind)) if e.is_empty() => {
-                Ok(Person {
-                    name,
-                    gender,
-                    birth_date,
-                    category,
-                    id_kind,
-                    id_number,
-                    nationality,
-                    phone,
-                })
+                Ok(Person { name, gender, birth_date, category, id_kind, id_number, nationality, phone })
             }
             _ => Err(e),
         }
@@ -411,10 +382,7 @@ mod tests {
         input.birth_date = "1949-12-30".into();
         input.gender = "M".into();
         let e = input.validate(today()).expect_err("invalid");
-        assert_eq!(
-            e.for_field("birth_date"),
-            Some("err.rid.birth_date_mismatch")
-        );
+        assert_eq!(e.for_field("birth_date"), Some("err.rid.birth_date_mismatch"));
         assert_eq!(e.for_field("gender"), Some("err.rid.gender_mismatch"));
     }
 
@@ -456,86 +424,39 @@ mod tests {
             ..Default::default()
         };
         // Utopia is no ISO country: the MRZ cannot agree with an ISO nationality.
-        assert_eq!(
-            input
-                .validate(today())
-                .expect_err("mismatch")
-                .for_field("mrz"),
-            Some("err.mrz.mismatch")
-        );
+        assert_eq!(input.validate(today()).expect_err("mismatch").for_field("mrz"), Some("err.mrz.mismatch"));
         input.mrz = String::new();
         assert!(input.validate(today()).is_ok());
         input.nationality = "UTO".into();
-        assert_eq!(
-            input
-                .validate(today())
-                .expect_err("bad")
-                .for_field("nationality"),
-            Some("err.nationality")
-        );
+        assert_eq!(input.validate(today()).expect_err("bad").for_field("nationality"), Some("err.nationality"));
     }
 
     #[test]
     fn residence_dates() {
-        let ok = ResidenceInput {
-            from: "2024-01-01".into(),
-            to: "2024-01-01".into(),
-        }
-        .validate();
+        let ok = ResidenceInput { from: "2024-01-01".into(), to: "2024-01-01".into() }.validate();
         assert!(ok.is_ok());
-        let bad = ResidenceInput {
-            from: "2024-02-01".into(),
-            to: "2024-01-01".into(),
-        }
-        .validate();
-        assert_eq!(
-            bad.expect_err("bad").for_field("to"),
-            Some("err.date.before_start")
-        );
-        let open = ResidenceInput {
-            from: "2024-02-01".into(),
-            to: "".into(),
-        }
-        .validate()
-        .expect("ok");
+        let bad = ResidenceInput { from: "2024-02-01".into(), to: "2024-01-01".into() }.validate();
+        assert_eq!(bad.expect_err("bad").for_field("to"), Some("err.date.before_start"));
+        let open = ResidenceInput { from: "2024-02-01".into(), to: "".into() }.validate().expect("ok");
         assert_eq!(open.to, None);
     }
 
     #[test]
     fn housing_and_address() {
-        let h = HousingUnitInput {
-            room: "301".into(),
-            kind: "group_rental".into(),
-            capacity: "4".into(),
-            ..Default::default()
-        };
+        let h = HousingUnitInput { room: "301".into(), kind: "group_rental".into(), capacity: "4".into(), ..Default::default() };
         assert_eq!(h.validate().expect("ok").kind, HousingKind::GroupRental);
-        let bad = HousingUnitInput {
-            room: "".into(),
-            kind: "castle".into(),
-            capacity: "-1".into(),
-            floor: "x".into(),
-            ..Default::default()
-        };
+        let bad =
+            HousingUnitInput { room: "".into(), kind: "castle".into(), capacity: "-1".into(), floor: "x".into(), ..Default::default() };
         let e = bad.validate().expect_err("bad");
         assert_eq!(e.0.len(), 4);
-        let a = AddressInput {
-            grid_code: "110105001024001".into(),
-            road: "建国路".into(),
-            number: "８８号".into(),
-            building: "3号楼".into(),
-        };
+        let a =
+            AddressInput {
+                grid_code: "110105001024001".into(), road: "建国路".into(), number: "８８号".into(), building: "3号楼".into()
+            };
         assert_eq!(a.validate().expect("ok").normalized, "建国路88号3号楼");
-        let a = AddressInput {
-            grid_code: "110105001024".into(),
-            road: "".into(),
-            ..Default::default()
-        };
+        let a = AddressInput { grid_code: "110105001024".into(), road: "".into(), ..Default::default() };
         let e = a.validate().expect_err("bad");
-        assert_eq!(
-            (e.for_field("grid_code"), e.for_field("road")),
-            (Some("err.grid"), Some("err.required"))
-        );
+        assert_eq!((e.for_field("grid_code"), e.for_field("road")), (Some("err.grid"), Some("err.required")));
     }
 }
 

@@ -10,10 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use wardbook_domain::divisions::{self, Division};
 use wardbook_domain::ids::{Gender, rid_check_char};
 use wardbook_domain::org::OrgCode;
-use wardbook_domain::registry::{
-    Address, Batch, HousingKind, HousingUnit, IdKind, Person, PersonCategory, Residence,
-    normalize_address,
-};
+use wardbook_domain::registry::{Address, Batch, HousingKind, HousingUnit, IdKind, Person, PersonCategory, Residence, normalize_address};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -57,9 +54,7 @@ impl Config {
             people: 8000,
             foreigners: 300,
             today,
-            anomalies: Anomalies {
-                overcrowded_units: 12,
-            },
+            anomalies: Anomalies { overcrowded_units: 12 },
         }
     }
 }
@@ -74,29 +69,23 @@ pub struct Dataset {
 
 impl Dataset {
     pub fn grids(&self) -> impl Iterator<Item = &OrgCode> {
-        self.org
-            .iter()
-            .map(|(c, _)| c)
-            .filter(|c| c.level() == wardbook_domain::org::OrgLevel::Grid)
+        self.org.iter().map(|(c, _)| c).filter(|c| c.level() == wardbook_domain::org::OrgLevel::Grid)
     }
 }
 
 const SURNAMES: &[&str] = &[
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
-    "何", "高", "林", "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾",
-    "肖", "田", "董", "袁", "潘", "于", "蒋", "蔡", "余", "杜", "叶", "程", "苏", "魏", "吕", "丁",
-    "任", "沈", "姚", "卢", "姜", "崔", "钟", "谭", "陆", "汪", "范", "金", "石", "廖", "贾", "夏",
-    "韦", "方", "白", "邹", "孟", "熊", "秦", "邱", "江", "尹", "薛", "段", "雷", "侯", "龙", "史",
-    "单", "欧阳", "上官", "司马",
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林", "罗", "郑", "梁",
+    "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾", "肖", "田", "董", "袁", "潘", "于", "蒋", "蔡", "余", "杜", "叶", "程",
+    "苏", "魏", "吕", "丁", "任", "沈", "姚", "卢", "姜", "崔", "钟", "谭", "陆", "汪", "范", "金", "石", "廖", "贾", "夏", "韦", "方",
+    "白", "邹", "孟", "熊", "秦", "邱", "江", "尹", "薛", "段", "雷", "侯", "龙", "史", "单", "欧阳", "上官", "司马",
 ];
 const GIVEN_M: &[&str] = &[
-    "伟", "强", "磊", "军", "勇", "杰", "涛", "斌", "超", "明", "刚", "平", "辉", "鹏", "华", "飞",
-    "鑫", "波", "宇", "浩", "凯", "健", "俊", "帆", "旭", "宁", "龙", "建国", "志强", "子轩",
-    "浩然", "宇航", "文博", "俊杰", "国华",
+    "伟", "强", "磊", "军", "勇", "杰", "涛", "斌", "超", "明", "刚", "平", "辉", "鹏", "华", "飞", "鑫", "波", "宇", "浩", "凯", "健",
+    "俊", "帆", "旭", "宁", "龙", "建国", "志强", "子轩", "浩然", "宇航", "文博", "俊杰", "国华",
 ];
 const GIVEN_F: &[&str] = &[
-    "芳", "娜", "敏", "静", "丽", "艳", "娟", "霞", "秀英", "桂英", "玲", "婷", "雪", "慧", "莹",
-    "倩", "颖", "琳", "欣怡", "梓涵", "诗涵", "雨桐", "佳怡", "晓燕", "春梅", "淑珍",
+    "芳", "娜", "敏", "静", "丽", "艳", "娟", "霞", "秀英", "桂英", "玲", "婷", "雪", "慧", "莹", "倩", "颖", "琳", "欣怡", "梓涵", "诗涵",
+    "雨桐", "佳怡", "晓燕", "春梅", "淑珍",
 ];
 const ROADS: &[&str] = &[
     "建国路",
@@ -135,12 +124,7 @@ const FOREIGN: &[ForeignNames] = &[
         given: &["VAN AN", "THI HOA", "VAN MINH", "THI LAN", "DUC ANH"],
         surname_first: true,
     },
-    ForeignNames {
-        nationality: "MMR",
-        surnames: &["AUNG", "KYAW", "MYINT"],
-        given: &["SAN", "THU", "ZAW", "HLA"],
-        surname_first: true,
-    },
+    ForeignNames { nationality: "MMR", surnames: &["AUNG", "KYAW", "MYINT"], given: &["SAN", "THU", "ZAW", "HLA"], surname_first: true },
     ForeignNames {
         nationality: "LAO",
         surnames: &["PHOMMAVONG", "VONGSA", "KEOMANY"],
@@ -183,12 +167,7 @@ const FOREIGN: &[ForeignNames] = &[
         given: &["LUKAS", "ANNA", "FELIX"],
         surname_first: false,
     },
-    ForeignNames {
-        nationality: "JPN",
-        surnames: &["SATO", "SUZUKI", "TAKAHASHI"],
-        given: &["HARUTO", "YUI", "SOTA"],
-        surname_first: true,
-    },
+    ForeignNames { nationality: "JPN", surnames: &["SATO", "SUZUKI", "TAKAHASHI"], given: &["HARUTO", "YUI", "SOTA"], surname_first: true },
 ];
 
 struct Gen {
@@ -226,45 +205,24 @@ impl Gen {
     }
 
     fn phone(&mut self) -> String {
-        let prefix = *self.pick(&[
-            "138", "139", "137", "150", "151", "158", "186", "188", "177", "199",
-        ]);
+        let prefix = *self.pick(&["138", "139", "137", "150", "151", "158", "186", "188", "177", "199"]);
         format!("{prefix}{:08}", self.rng.random_range(0..100_000_000u32))
     }
 
     fn chinese(&mut self, local_district: &str, today: NaiveDate) -> Person {
-        let gender = if self.rng.random_bool(0.5) {
-            Gender::Male
-        } else {
-            Gender::Female
-        };
+        let gender = if self.rng.random_bool(0.5) { Gender::Male } else { Gender::Female };
         let surname = *self.pick(SURNAMES);
-        let given = *self.pick(if gender == Gender::Male {
-            GIVEN_M
-        } else {
-            GIVEN_F
-        });
-        let birth = self.date_between(
-            NaiveDate::from_ymd_opt(1940, 1, 1).unwrap_or(today),
-            today - Duration::days(30),
-        );
+        let given = *self.pick(if gender == Gender::Male { GIVEN_M } else { GIVEN_F });
+        let birth = self.date_between(NaiveDate::from_ymd_opt(1940, 1, 1).unwrap_or(today), today - Duration::days(30));
         let local = self.rng.random_bool(0.6);
-        let area = if local {
-            local_district.to_string()
-        } else {
-            self.pick(&self.areas.clone()).code.clone()
-        };
+        let area = if local { local_district.to_string() } else { self.pick(&self.areas.clone()).code.clone() };
         let id_number = self.resident_id(&area, birth, gender);
         let phone = self.rng.random_bool(0.8).then(|| self.phone());
         Person {
             name: format!("{surname}{given}"),
             gender,
             birth_date: birth,
-            category: if local {
-                PersonCategory::Registered
-            } else {
-                PersonCategory::Floating
-            },
+            category: if local { PersonCategory::Registered } else { PersonCategory::Floating },
             id_kind: IdKind::ResidentId,
             id_number,
             nationality: "CHN".into(),
@@ -276,20 +234,9 @@ impl Gen {
         let f = &FOREIGN[self.rng.random_range(0..FOREIGN.len())];
         let surname = *self.pick(f.surnames);
         let given = *self.pick(f.given);
-        let name = if f.surname_first {
-            format!("{surname} {given}")
-        } else {
-            format!("{given} {surname}")
-        };
-        let gender = if self.rng.random_bool(0.5) {
-            Gender::Male
-        } else {
-            Gender::Female
-        };
-        let birth = self.date_between(
-            NaiveDate::from_ymd_opt(1960, 1, 1).unwrap_or(today),
-            today - Duration::days(18 * 365),
-        );
+        let name = if f.surname_first { format!("{surname} {given}") } else { format!("{given} {surname}") };
+        let gender = if self.rng.random_bool(0.5) { Gender::Male } else { Gender::Female };
+        let birth = self.date_between(NaiveDate::from_ymd_opt(1960, 1, 1).unwrap_or(today), today - Duration::days(18 * 365));
         let passport = loop {
             let letter = (b'A' + self.rng.random_range(0..26u8)) as char;
             let p = format!("{letter}{:08}", self.rng.random_range(0..100_000_000u32));
@@ -313,11 +260,7 @@ impl Gen {
 
 /// Builds the org tree and the registry for one district. Same config, same data.
 pub fn generate(cfg: &Config) -> Dataset {
-    let mut g = Gen {
-        rng: ChaCha8Rng::seed_from_u64(cfg.seed),
-        ids: HashSet::new(),
-        areas: divisions::areas(),
-    };
+    let mut g = Gen { rng: ChaCha8Rng::seed_from_u64(cfg.seed), ids: HashSet::new(), areas: divisions::areas() };
     let mut d = Dataset::default();
     let area = divisions::area(&cfg.district);
     let district_name = area.map(|a| a.name).unwrap_or_else(|| cfg.district.clone());
@@ -327,19 +270,12 @@ pub fn generate(cfg: &Config) -> Dataset {
     d.org.push((district.clone(), district_name));
     let communities = divisions::communities_of(&cfg.district);
     let mut grids: Vec<OrgCode> = vec![];
-    for street in divisions::streets_of(&cfg.district)
-        .into_iter()
-        .take(cfg.subdistricts)
-    {
+    for street in divisions::streets_of(&cfg.district).into_iter().take(cfg.subdistricts) {
         let Ok(code) = OrgCode::parse(&street.code) else {
             continue;
         };
         d.org.push((code, street.name.clone()));
-        for c in communities
-            .iter()
-            .filter(|c| c.parent == street.code)
-            .take(cfg.communities_per_subdistrict)
-        {
+        for c in communities.iter().filter(|c| c.parent == street.code).take(cfg.communities_per_subdistrict) {
             let Ok(community) = OrgCode::parse(&c.code) else {
                 continue;
             };
@@ -367,16 +303,7 @@ pub fn generate(cfg: &Config) -> Dataset {
         let building = format!("{}号楼", 1 + (building_no / grids.len()) % 4);
         let normalized = normalize_address(&format!("{road}{number}{building}"));
         let address_id = next_id(&mut g.rng);
-        d.batch.addresses.push((
-            address_id,
-            Address {
-                grid,
-                road,
-                number,
-                building,
-                normalized,
-            },
-        ));
+        d.batch.addresses.push((address_id, Address { grid, road, number, building, normalized }));
         for i in 0..24.min(cfg.housing_units - units.len()) {
             let floor = 1 + (i / 4) as i64;
             let kind = match g.rng.random_range(0..100) {
@@ -403,30 +330,15 @@ pub fn generate(cfg: &Config) -> Dataset {
             units.push((next_id(&mut g.rng), address_id, unit));
         }
     }
-    let habitable: Vec<usize> = (0..units.len())
-        .filter(|i| {
-            !matches!(
-                units[*i].2.kind,
-                HousingKind::Vacant | HousingKind::Commercial
-            )
-        })
-        .collect();
+    let habitable: Vec<usize> =
+        (0..units.len()).filter(|i| !matches!(units[*i].2.kind, HousingKind::Vacant | HousingKind::Commercial)).collect();
     let mut occupants = vec![0i64; units.len()];
     let since = NaiveDate::from_ymd_opt(2015, 1, 1).unwrap_or(cfg.today);
 
     // People: one current residence each, a fifth with an earlier one elsewhere.
-    let address_grid: std::collections::HashMap<i64, OrgCode> = d
-        .batch
-        .addresses
-        .iter()
-        .map(|(id, a)| (*id, a.grid.clone()))
-        .collect();
+    let address_grid: std::collections::HashMap<i64, OrgCode> = d.batch.addresses.iter().map(|(id, a)| (*id, a.grid.clone())).collect();
     for n in 0..cfg.people {
-        let person = if n < cfg.foreigners {
-            g.foreigner(cfg.today)
-        } else {
-            g.chinese(&cfg.district, cfg.today)
-        };
+        let person = if n < cfg.foreigners { g.foreigner(cfg.today) } else { g.chinese(&cfg.district, cfg.today) };
         // Fill units up to capacity first so that only injected anomalies overcrowd.
         let mut ui = habitable[g.rng.random_range(0..habitable.len())];
         for _ in 0..8 {
@@ -441,31 +353,11 @@ pub fn generate(cfg: &Config) -> Dataset {
         if g.rng.random_bool(0.2) {
             let earlier = habitable[g.rng.random_range(0..habitable.len())];
             let start = g.date_between(since.min(from), from);
-            let to = if start < from {
-                from - Duration::days(1)
-            } else {
-                from
-            };
-            d.batch.residences.push((
-                next_id(&mut g.rng),
-                person_id,
-                units[earlier].0,
-                Residence {
-                    from: start.min(to),
-                    to: Some(to),
-                },
-            ));
+            let to = if start < from { from - Duration::days(1) } else { from };
+            d.batch.residences.push((next_id(&mut g.rng), person_id, units[earlier].0, Residence { from: start.min(to), to: Some(to) }));
         }
-        d.batch.residences.push((
-            next_id(&mut g.rng),
-            person_id,
-            units[ui].0,
-            Residence { from, to: None },
-        ));
-        let grid = address_grid
-            .get(&units[ui].1)
-            .cloned()
-            .unwrap_or_else(|| grids[0].clone());
+        d.batch.residences.push((next_id(&mut g.rng), person_id, units[ui].0, Residence { from, to: None }));
+        let grid = address_grid.get(&units[ui].1).cloned().unwrap_or_else(|| grids[0].clone());
         d.batch.people.push((person_id, grid, person));
     }
 
@@ -479,12 +371,7 @@ pub fn generate(cfg: &Config) -> Dataset {
         while occupants[ui] <= units[ui].2.capacity {
             let pid = people_ids[g.rng.random_range(0..people_ids.len())];
             let from = g.date_between(since, cfg.today);
-            d.batch.residences.push((
-                next_id(&mut g.rng),
-                pid,
-                units[ui].0,
-                Residence { from, to: None },
-            ));
+            d.batch.residences.push((next_id(&mut g.rng), pid, units[ui].0, Residence { from, to: None }));
             occupants[ui] += 1;
         }
         d.truth.overcrowded_units.push(units[ui].0);
@@ -526,21 +413,10 @@ mod tests {
         let cfg = small();
         let d = generate(&cfg);
         assert_eq!(d.grids().count(), 24);
-        assert_eq!(
-            d.org
-                .iter()
-                .filter(|(c, _)| c.level() == wardbook_domain::org::OrgLevel::Community)
-                .count(),
-            6
-        );
+        assert_eq!(d.org.iter().filter(|(c, _)| c.level() == wardbook_domain::org::OrgLevel::Community).count(), 6);
         assert_eq!(d.batch.units.len(), 300);
         assert_eq!(d.batch.people.len(), 800);
-        let foreign = d
-            .batch
-            .people
-            .iter()
-            .filter(|(_, _, p)| p.category == PersonCategory::Foreign)
-            .count();
+        let foreign = d.batch.people.iter().filter(|(_, _, p)| p.category == PersonCategory::Foreign).count();
         assert_eq!(foreign, 30);
         for (_, _, p) in &d.batch.people {
             if p.id_kind == IdKind::ResidentId {
@@ -560,13 +436,8 @@ mod tests {
                 *current.entry(*unit).or_default() += 1;
             }
         }
-        let over: HashSet<i64> = d
-            .batch
-            .units
-            .iter()
-            .filter(|(id, _, u)| current.get(id).copied().unwrap_or(0) > u.capacity)
-            .map(|(id, _, _)| *id)
-            .collect();
+        let over: HashSet<i64> =
+            d.batch.units.iter().filter(|(id, _, u)| current.get(id).copied().unwrap_or(0) > u.capacity).map(|(id, _, _)| *id).collect();
         let truth: HashSet<i64> = d.truth.overcrowded_units.iter().copied().collect();
         assert_eq!(over, truth);
         assert!(!truth.is_empty());

@@ -88,18 +88,12 @@ impl Store {
     }
 
     pub async fn account_by_login(&self, login: &str) -> Result<Account> {
-        let r = sqlx::query("SELECT * FROM accounts WHERE login = $1")
-            .bind(login)
-            .fetch_one(&self.pool)
-            .await?;
+        let r = sqlx::query("SELECT * FROM accounts WHERE login = $1").bind(login).fetch_one(&self.pool).await?;
         account(&r)
     }
 
     pub async fn account_by_id(&self, id: i64) -> Result<Account> {
-        let r = sqlx::query("SELECT * FROM accounts WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?;
+        let r = sqlx::query("SELECT * FROM accounts WHERE id = $1").bind(id).fetch_one(&self.pool).await?;
         account(&r)
     }
 
@@ -112,9 +106,7 @@ impl Store {
     }
 
     pub async fn account_count(&self) -> Result<i64> {
-        let r = sqlx::query("SELECT COUNT(*) AS n FROM accounts")
-            .fetch_one(&self.pool)
-            .await?;
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM accounts").fetch_one(&self.pool).await?;
         Ok(r.try_get("n")?)
     }
 
@@ -130,23 +122,14 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound);
         }
-        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Sets a new password hash; `temporary` marks a reset that must be changed at next login.
     /// Ends every session of the account.
-    pub async fn account_set_password(
-        &self,
-        id: i64,
-        hash: &str,
-        temporary_until: Option<i64>,
-        now: i64,
-    ) -> Result<()> {
+    pub async fn account_set_password(&self, id: i64, hash: &str, temporary_until: Option<i64>, now: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE accounts SET password_hash = $1, must_change_password = $2, password_expires_at = $3, password_changed_at = $4, \
@@ -159,24 +142,14 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM login_failures WHERE account_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM login_failures WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn account_set_lang(&self, id: i64, lang: &str) -> Result<()> {
-        sqlx::query("UPDATE accounts SET lang = $1 WHERE id = $2")
-            .bind(lang)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("UPDATE accounts SET lang = $1 WHERE id = $2").bind(lang).bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -203,61 +176,32 @@ impl Store {
 
     /// Records a failed login; locks the account until `lock_until` when `threshold` failures
     /// fall within the window. Returns whether the account is now locked.
-    pub async fn login_failed(
-        &self,
-        id: i64,
-        now: i64,
-        window_start: i64,
-        threshold: i64,
-        lock_until: i64,
-    ) -> Result<bool> {
+    pub async fn login_failed(&self, id: i64, now: i64, window_start: i64, threshold: i64, lock_until: i64) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO login_failures (account_id, at) VALUES ($1, $2)")
+        sqlx::query("INSERT INTO login_failures (account_id, at) VALUES ($1, $2)").bind(id).bind(now).execute(&mut *tx).await?;
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM login_failures WHERE account_id = $1 AND at >= $2")
             .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
+            .bind(window_start)
+            .fetch_one(&mut *tx)
             .await?;
-        let r = sqlx::query(
-            "SELECT COUNT(*) AS n FROM login_failures WHERE account_id = $1 AND at >= $2",
-        )
-        .bind(id)
-        .bind(window_start)
-        .fetch_one(&mut *tx)
-        .await?;
         let n: i64 = r.try_get("n")?;
         let locked = n >= threshold;
         if locked {
-            sqlx::query("UPDATE accounts SET locked_until = $1 WHERE id = $2")
-                .bind(lock_until)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM login_failures WHERE account_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query("UPDATE accounts SET locked_until = $1 WHERE id = $2").bind(lock_until).bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM login_failures WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(locked)
     }
 
     pub async fn login_succeeded(&self, id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM login_failures WHERE account_id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM login_failures WHERE account_id = $1").bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
     pub async fn account_unlock(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE accounts SET locked_until = NULL WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("DELETE FROM login_failures WHERE account_id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("UPDATE accounts SET locked_until = NULL WHERE id = $1").bind(id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM login_failures WHERE account_id = $1").bind(id).execute(&self.pool).await?;
         Ok(())
     }
 }

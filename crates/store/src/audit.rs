@@ -105,17 +105,11 @@ impl AuditWriter {
     }
 }
 
-async fn write_batch(
-    pool: &AnyPool,
-    head: &mut Option<(i64, String)>,
-    batch: &[Job],
-) -> Result<()> {
+async fn write_batch(pool: &AnyPool, head: &mut Option<(i64, String)>, batch: &[Job]) -> Result<()> {
     let (mut seq, mut prev) = match head.clone() {
         Some(h) => h,
         None => {
-            let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(pool)
-                .await?;
+            let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(pool).await?;
             match row {
                 Some(r) => (r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?),
                 None => (0, GENESIS.to_string()),
@@ -193,11 +187,7 @@ impl Store {
     /// Appends one entry and returns once it is committed; fails closed if it cannot be.
     pub async fn audit(&self, entry: AuditEntry) -> Result<()> {
         let (done, wait) = oneshot::channel();
-        self.audit
-            .tx
-            .send(Job { entry, done })
-            .await
-            .map_err(|_| StoreError::AuditUnavailable)?;
+        self.audit.tx.send(Job { entry, done }).await.map_err(|_| StoreError::AuditUnavailable)?;
         match wait.await {
             Ok(true) => Ok(()),
             _ => Err(StoreError::AuditUnavailable),
@@ -206,38 +196,28 @@ impl Store {
 
     /// The newest entries first, for the audit admin's page.
     pub async fn audit_recent(&self, limit: i64, event_prefix: &str) -> Result<Vec<AuditRecord>> {
-        let rows =
-            sqlx::query("SELECT * FROM audit_log WHERE event LIKE $1 ORDER BY seq DESC LIMIT $2")
-                .bind(format!("{event_prefix}%"))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE event LIKE $1 ORDER BY seq DESC LIMIT $2")
+            .bind(format!("{event_prefix}%"))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(record).collect()
     }
 
     pub async fn audit_count(&self, event: &str) -> Result<i64> {
-        let r = sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE event = $1")
-            .bind(event)
-            .fetch_one(&self.pool)
-            .await?;
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE event = $1").bind(event).fetch_one(&self.pool).await?;
         Ok(r.try_get("n")?)
     }
 
     /// Walks the whole chain: finds altered, deleted, inserted and reordered entries.
     pub async fn audit_verify(&self) -> Result<AuditVerdict> {
-        let mut verdict = AuditVerdict {
-            checked: 0,
-            breaks: vec![],
-        };
+        let mut verdict = AuditVerdict { checked: 0, breaks: vec![] };
         let mut expected_seq = 1i64;
         let mut prev = GENESIS.to_string();
         let mut after = 0i64;
         loop {
             let rows =
-                sqlx::query("SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 5000")
-                    .bind(after)
-                    .fetch_all(&self.pool)
-                    .await?;
+                sqlx::query("SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 5000").bind(after).fetch_all(&self.pool).await?;
             if rows.is_empty() {
                 break;
             }
@@ -245,20 +225,13 @@ impl Store {
                 let rec = record(r)?;
                 verdict.checked += 1;
                 if rec.seq != expected_seq {
-                    verdict.breaks.push((
-                        rec.seq,
-                        format!("missing entries {}..{}", expected_seq, rec.seq - 1),
-                    ));
+                    verdict.breaks.push((rec.seq, format!("missing entries {}..{}", expected_seq, rec.seq - 1)));
                 }
                 if rec.prev_hash != prev {
-                    verdict
-                        .breaks
-                        .push((rec.seq, "does not follow the entry before it".into()));
+                    verdict.breaks.push((rec.seq, "does not follow the entry before it".into()));
                 }
                 if chain_hash(&rec.prev_hash, rec.seq, &rec.entry) != rec.hash {
-                    verdict
-                        .breaks
-                        .push((rec.seq, "content does not match its hash".into()));
+                    verdict.breaks.push((rec.seq, "content does not match its hash".into()));
                 }
                 prev = rec.hash;
                 expected_seq = rec.seq + 1;

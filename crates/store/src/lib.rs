@@ -57,10 +57,7 @@ pub struct Store {
 
 /// Turns a plain file path into an SQLite URL; URLs pass unchanged.
 pub fn database_url(raw: &str) -> String {
-    if raw.starts_with("postgres://")
-        || raw.starts_with("postgresql://")
-        || raw.starts_with("sqlite:")
-    {
+    if raw.starts_with("postgres://") || raw.starts_with("postgresql://") || raw.starts_with("sqlite:") {
         raw.to_string()
     } else {
         format!("sqlite://{raw}?mode=rwc")
@@ -72,11 +69,7 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store> {
         install_default_drivers();
         let url = database_url(url);
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            Backend::Postgres
-        };
+        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
             .after_connect(move |conn, _| {
@@ -91,11 +84,7 @@ impl Store {
             .connect(&url)
             .await?;
         let audit = audit::AuditWriter::start(pool.clone());
-        Ok(Store {
-            pool,
-            backend,
-            audit,
-        })
+        Ok(Store { pool, backend, audit })
     }
 
     pub async fn migrate(&self) -> Result<()> {

@@ -15,8 +15,7 @@ pub struct OrgNode {
 fn node(r: &sqlx::any::AnyRow) -> Result<OrgNode> {
     let code: String = r.try_get("code")?;
     Ok(OrgNode {
-        code: OrgCode::parse(&code)
-            .map_err(|_| crate::StoreError::Conflict("bad org code in database"))?,
+        code: OrgCode::parse(&code).map_err(|_| crate::StoreError::Conflict("bad org code in database"))?,
         parent: r.try_get("parent_code")?,
         name: r.try_get("name")?,
     })
@@ -49,21 +48,16 @@ impl Store {
     }
 
     pub async fn org_children(&self, code: &OrgCode) -> Result<Vec<OrgNode>> {
-        let rows = sqlx::query(
-            "SELECT * FROM org_nodes WHERE district_code = $1 AND parent_code = $2 ORDER BY code",
-        )
-        .bind(code.district())
-        .bind(code.as_str())
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query("SELECT * FROM org_nodes WHERE district_code = $1 AND parent_code = $2 ORDER BY code")
+            .bind(code.district())
+            .bind(code.as_str())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(node).collect()
     }
 
     pub async fn org_count(&self, level: OrgLevel) -> Result<i64> {
-        let r = sqlx::query("SELECT COUNT(*) AS n FROM org_nodes WHERE level = $1")
-            .bind(level.code())
-            .fetch_one(&self.pool)
-            .await?;
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM org_nodes WHERE level = $1").bind(level.code()).fetch_one(&self.pool).await?;
         Ok(r.try_get("n")?)
     }
 }

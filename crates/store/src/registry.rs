@@ -10,9 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use wardbook_domain::ids::Gender;
 use wardbook_domain::org::OrgCode;
-use wardbook_domain::registry::{
-    Address, Batch, HousingKind, HousingUnit, IdKind, Person, PersonCategory, Residence,
-};
+use wardbook_domain::registry::{Address, Batch, HousingKind, HousingUnit, IdKind, Person, PersonCategory, Residence};
 
 use crate::{Result, Store, StoreError, new_id};
 
@@ -63,8 +61,7 @@ fn like(scope: &OrgCode) -> String {
 }
 
 fn date(s: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| StoreError::Conflict("bad date in database"))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| StoreError::Conflict("bad date in database"))
 }
 
 fn address(r: &AnyRow) -> Result<Address> {
@@ -124,10 +121,7 @@ fn residence(r: &AnyRow) -> Result<ResidenceRow> {
         id: r.try_get("id")?,
         person_id: r.try_get("person_id")?,
         unit_id: r.try_get("unit_id")?,
-        residence: Residence {
-            from: date(&from)?,
-            to: to.as_deref().map(date).transpose()?,
-        },
+        residence: Residence { from: date(&from)?, to: to.as_deref().map(date).transpose()? },
         label: r.try_get("label")?,
     })
 }
@@ -153,14 +147,7 @@ async fn insert_address(c: &mut AnyConnection, id: i64, a: &Address, now: i64) -
     Ok(())
 }
 
-async fn insert_unit(
-    c: &mut AnyConnection,
-    id: i64,
-    address_id: i64,
-    grid: &str,
-    u: &HousingUnit,
-    now: i64,
-) -> Result<()> {
+async fn insert_unit(c: &mut AnyConnection, id: i64, address_id: i64, grid: &str, u: &HousingUnit, now: i64) -> Result<()> {
     let district = grid.get(..6).unwrap_or(grid);
     sqlx::query(
         "INSERT INTO housing_units (district_code, id, address_id, grid_code, unit, floor, room, kind, capacity, created_at, updated_at) \
@@ -181,13 +168,7 @@ async fn insert_unit(
     Ok(())
 }
 
-async fn insert_person(
-    c: &mut AnyConnection,
-    id: i64,
-    grid: &OrgCode,
-    p: &Person,
-    now: i64,
-) -> Result<()> {
+async fn insert_person(c: &mut AnyConnection, id: i64, grid: &OrgCode, p: &Person, now: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO people (district_code, id, grid_code, name, gender, birth_date, category, id_kind, id_number, nationality, phone, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
@@ -214,15 +195,7 @@ async fn insert_person(
 }
 
 /// `grid` is the unit's grid; the district (the shard key) is its first six digits.
-async fn insert_residence(
-    c: &mut AnyConnection,
-    id: i64,
-    person_id: i64,
-    unit_id: i64,
-    grid: &str,
-    r: &Residence,
-    now: i64,
-) -> Result<()> {
+async fn insert_residence(c: &mut AnyConnection, id: i64, person_id: i64, unit_id: i64, grid: &str, r: &Residence, now: i64) -> Result<()> {
     let district = grid.get(..6).unwrap_or(grid);
     sqlx::query(
         "INSERT INTO residences (district_code, id, person_id, unit_id, grid_code, from_date, to_date, created_at, updated_at) \
@@ -258,13 +231,7 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn address_update(
-        &self,
-        scope: &OrgCode,
-        id: i64,
-        a: &Address,
-        now: i64,
-    ) -> Result<()> {
+    pub async fn address_update(&self, scope: &OrgCode, id: i64, a: &Address, now: i64) -> Result<()> {
         if !scope.contains(a.grid.as_str()) {
             return Err(StoreError::NotFound);
         }
@@ -289,14 +256,12 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         // Units and residences follow their building into its (possibly new) grid.
-        sqlx::query(
-            "UPDATE housing_units SET grid_code = $1 WHERE district_code = $2 AND address_id = $3",
-        )
-        .bind(a.grid.as_str())
-        .bind(scope.district())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("UPDATE housing_units SET grid_code = $1 WHERE district_code = $2 AND address_id = $3")
+            .bind(a.grid.as_str())
+            .bind(scope.district())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "UPDATE residences SET grid_code = $1 WHERE district_code = $2 AND unit_id IN \
              (SELECT id FROM housing_units WHERE district_code = $2 AND address_id = $3)",
@@ -320,18 +285,10 @@ impl Store {
         .bind(like(scope))
         .fetch_one(&self.pool)
         .await?;
-        Ok(AddressRow {
-            id,
-            address: address(&r)?,
-            unit_count: r.try_get("unit_count")?,
-        })
+        Ok(AddressRow { id, address: address(&r)?, unit_count: r.try_get("unit_count")? })
     }
 
-    pub async fn addresses_in_grid(
-        &self,
-        scope: &OrgCode,
-        grid: &OrgCode,
-    ) -> Result<Vec<AddressRow>> {
+    pub async fn addresses_in_grid(&self, scope: &OrgCode, grid: &OrgCode) -> Result<Vec<AddressRow>> {
         if !scope.contains(grid.as_str()) && !grid.contains(scope.as_str()) {
             return Ok(vec![]);
         }
@@ -344,26 +301,12 @@ impl Store {
         .bind(like(scope))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AddressRow {
-                    id: r.try_get("id")?,
-                    address: address(r)?,
-                    unit_count: r.try_get("unit_count")?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| Ok(AddressRow { id: r.try_get("id")?, address: address(r)?, unit_count: r.try_get("unit_count")? })).collect()
     }
 
     // ---- housing units ----
 
-    pub async fn unit_create(
-        &self,
-        scope: &OrgCode,
-        address_id: i64,
-        u: &HousingUnit,
-        now: i64,
-    ) -> Result<i64> {
+    pub async fn unit_create(&self, scope: &OrgCode, address_id: i64, u: &HousingUnit, now: i64) -> Result<i64> {
         let a = self.address_get(scope, address_id).await?;
         let id = new_id();
         let mut c = self.pool.acquire().await?;
@@ -371,13 +314,7 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn unit_update(
-        &self,
-        scope: &OrgCode,
-        id: i64,
-        u: &HousingUnit,
-        now: i64,
-    ) -> Result<()> {
+    pub async fn unit_update(&self, scope: &OrgCode, id: i64, u: &HousingUnit, now: i64) -> Result<()> {
         let n = sqlx::query(
             "UPDATE housing_units SET unit = $1, floor = $2, room = $3, kind = $4, capacity = $5, updated_at = $6 \
              WHERE district_code = $7 AND id = $8 AND grid_code LIKE $9",
@@ -394,23 +331,12 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        if n == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
-        }
+        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
     pub async fn unit_get(&self, scope: &OrgCode, id: i64) -> Result<UnitRow> {
-        let sql = format!(
-            "{UNIT_SELECT} WHERE u.district_code = $1 AND u.id = $2 AND u.grid_code LIKE $3"
-        );
-        let r = sqlx::query(AssertSqlSafe(sql))
-            .bind(scope.district())
-            .bind(id)
-            .bind(like(scope))
-            .fetch_one(&self.pool)
-            .await?;
+        let sql = format!("{UNIT_SELECT} WHERE u.district_code = $1 AND u.id = $2 AND u.grid_code LIKE $3");
+        let r = sqlx::query(AssertSqlSafe(sql)).bind(scope.district()).bind(id).bind(like(scope)).fetch_one(&self.pool).await?;
         unit(&r)
     }
 
@@ -418,12 +344,7 @@ impl Store {
         let sql = format!(
             "{UNIT_SELECT} WHERE u.district_code = $1 AND u.address_id = $2 AND u.grid_code LIKE $3 ORDER BY u.unit, u.floor, u.room"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(scope.district())
-            .bind(address_id)
-            .bind(like(scope))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(scope.district()).bind(address_id).bind(like(scope)).fetch_all(&self.pool).await?;
         rows.iter().map(unit).collect()
     }
 
@@ -432,17 +353,9 @@ impl Store {
     /// Registers a person as living in a unit, in one transaction: either both rows are
     /// written or neither. An ID number already known in the district links to that person
     /// when the name agrees, and is a conflict otherwise.
-    pub async fn person_register(
-        &self,
-        scope: &OrgCode,
-        unit_id: i64,
-        p: &Person,
-        r: &Residence,
-        now: i64,
-    ) -> Result<Registered> {
+    pub async fn person_register(&self, scope: &OrgCode, unit_id: i64, p: &Person, r: &Residence, now: i64) -> Result<Registered> {
         let u = self.unit_get(scope, unit_id).await?;
-        let grid = OrgCode::parse(&u.grid_code)
-            .map_err(|_| StoreError::Conflict("bad grid in database"))?;
+        let grid = OrgCode::parse(&u.grid_code).map_err(|_| StoreError::Conflict("bad grid in database"))?;
         let mut tx = self.pool.begin().await?;
         let existing = sqlx::query("SELECT id, name FROM people WHERE district_code = $1 AND id_kind = $2 AND id_number = $3")
             .bind(scope.district())
@@ -473,25 +386,12 @@ impl Store {
     }
 
     pub async fn person_get(&self, scope: &OrgCode, id: i64) -> Result<PersonRow> {
-        let sql = format!(
-            "SELECT p.* FROM people p WHERE p.district_code = $1 AND p.id = $3 AND {PERSON_VISIBLE}"
-        );
-        let r = sqlx::query(AssertSqlSafe(sql))
-            .bind(scope.district())
-            .bind(like(scope))
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?;
+        let sql = format!("SELECT p.* FROM people p WHERE p.district_code = $1 AND p.id = $3 AND {PERSON_VISIBLE}");
+        let r = sqlx::query(AssertSqlSafe(sql)).bind(scope.district()).bind(like(scope)).bind(id).fetch_one(&self.pool).await?;
         person(&r)
     }
 
-    pub async fn person_update(
-        &self,
-        scope: &OrgCode,
-        id: i64,
-        p: &Person,
-        now: i64,
-    ) -> Result<()> {
+    pub async fn person_update(&self, scope: &OrgCode, id: i64, p: &Person, now: i64) -> Result<()> {
         self.person_get(scope, id).await?;
         sqlx::query(
             "UPDATE people SET name = $1, gender = $2, birth_date = $3, category = $4, id_kind = $5, id_number = $6, \
@@ -518,11 +418,7 @@ impl Store {
     }
 
     /// Who lives or lived in a unit, current residents first.
-    pub async fn residences_of_unit(
-        &self,
-        scope: &OrgCode,
-        unit_id: i64,
-    ) -> Result<Vec<ResidenceRow>> {
+    pub async fn residences_of_unit(&self, scope: &OrgCode, unit_id: i64) -> Result<Vec<ResidenceRow>> {
         let rows = sqlx::query(
             "SELECT r.*, p.name AS label FROM residences r JOIN people p ON p.district_code = r.district_code AND p.id = r.person_id \
              WHERE r.district_code = $1 AND r.unit_id = $2 AND r.grid_code LIKE $3 \
@@ -537,11 +433,7 @@ impl Store {
     }
 
     /// A person's residence history inside the caller's scope, newest first.
-    pub async fn residences_of_person(
-        &self,
-        scope: &OrgCode,
-        person_id: i64,
-    ) -> Result<Vec<ResidenceRow>> {
+    pub async fn residences_of_person(&self, scope: &OrgCode, person_id: i64) -> Result<Vec<ResidenceRow>> {
         let rows = sqlx::query(
             "SELECT r.*, (a.road || a.number || a.building || ' ' || u.unit || ' ' || u.room) AS label \
              FROM residences r JOIN housing_units u ON u.district_code = r.district_code AND u.id = r.unit_id \
@@ -569,13 +461,7 @@ impl Store {
         residence(&r)
     }
 
-    pub async fn residence_update(
-        &self,
-        scope: &OrgCode,
-        id: i64,
-        r: &Residence,
-        now: i64,
-    ) -> Result<()> {
+    pub async fn residence_update(&self, scope: &OrgCode, id: i64, r: &Residence, now: i64) -> Result<()> {
         let n = sqlx::query(
             "UPDATE residences SET from_date = $1, to_date = $2, updated_at = $3 WHERE district_code = $4 AND id = $5 AND grid_code LIKE $6",
         )
@@ -588,18 +474,12 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        if n == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
-        }
+        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
     pub async fn count_rows(&self, table: RegistryTable) -> Result<i64> {
         let sql = format!("SELECT COUNT(*) AS n FROM {}", table.name());
-        let r = sqlx::query(AssertSqlSafe(sql))
-            .fetch_one(&self.pool)
-            .await?;
+        let r = sqlx::query(AssertSqlSafe(sql)).fetch_one(&self.pool).await?;
         Ok(r.try_get("n")?)
     }
 
@@ -613,9 +493,7 @@ impl Store {
             address_grid.insert(*id, &a.grid);
         }
         for (id, address_id, u) in &b.units {
-            let grid = address_grid
-                .get(address_id)
-                .ok_or(StoreError::Conflict("unit without address in batch"))?;
+            let grid = address_grid.get(address_id).ok_or(StoreError::Conflict("unit without address in batch"))?;
             insert_unit(&mut tx, *id, *address_id, grid.as_str(), u, now).await?;
             unit_grid.insert(*id, grid.as_str().to_string());
         }
@@ -623,9 +501,7 @@ impl Store {
             insert_person(&mut tx, *id, grid, p, now).await?;
         }
         for (id, person_id, unit_id, r) in &b.residences {
-            let grid = unit_grid
-                .get(unit_id)
-                .ok_or(StoreError::Conflict("residence without unit in batch"))?;
+            let grid = unit_grid.get(unit_id).ok_or(StoreError::Conflict("residence without unit in batch"))?;
             insert_residence(&mut tx, *id, *person_id, *unit_id, grid, r, now).await?;
         }
         tx.commit().await?;

@@ -36,14 +36,7 @@ pub fn token_hash(token: &str) -> String {
 }
 
 impl Store {
-    pub async fn session_create(
-        &self,
-        token: &str,
-        account_id: i64,
-        csrf: &str,
-        stage: SessionStage,
-        now: i64,
-    ) -> Result<()> {
+    pub async fn session_create(&self, token: &str, account_id: i64, csrf: &str, stage: SessionStage, now: i64) -> Result<()> {
         sqlx::query(
             "INSERT INTO sessions (token_hash, account_id, csrf_token, stage, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $5)",
         )
@@ -58,20 +51,13 @@ impl Store {
     }
 
     pub async fn session_get(&self, token: &str) -> Result<Option<Session>> {
-        let r = sqlx::query("SELECT * FROM sessions WHERE token_hash = $1")
-            .bind(token_hash(token))
-            .fetch_optional(&self.pool)
-            .await?;
+        let r = sqlx::query("SELECT * FROM sessions WHERE token_hash = $1").bind(token_hash(token)).fetch_optional(&self.pool).await?;
         r.map(|r| {
             let stage: String = r.try_get("stage")?;
             Ok(Session {
                 account_id: r.try_get("account_id")?,
                 csrf_token: r.try_get("csrf_token")?,
-                stage: if stage == "full" {
-                    SessionStage::Full
-                } else {
-                    SessionStage::AwaitingSecondFactor
-                },
+                stage: if stage == "full" { SessionStage::Full } else { SessionStage::AwaitingSecondFactor },
                 created_at: r.try_get("created_at")?,
                 last_seen_at: r.try_get("last_seen_at")?,
             })
@@ -89,10 +75,7 @@ impl Store {
     }
 
     pub async fn session_delete(&self, token: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(token_hash(token))
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash(token)).execute(&self.pool).await?;
         Ok(())
     }
 

@@ -33,12 +33,7 @@ pub async fn sqlite() -> TestDb {
     let url = file.display().to_string();
     let store = Store::connect(&url).await.expect("sqlite opens");
     store.migrate().await.expect("migrations run");
-    TestDb {
-        backend: "sqlite",
-        store,
-        url,
-        file: Some(file),
-    }
+    TestDb { backend: "sqlite", store, url, file: Some(file) }
 }
 
 /// A new, empty PostgreSQL database, or `None` (and a note on stderr) when no server is configured.
@@ -49,23 +44,14 @@ pub async fn postgres() -> Option<TestDb> {
     };
     sqlx::any::install_default_drivers();
     let name = unique_name();
-    let mut conn = AnyConnection::connect(&admin)
-        .await
-        .expect("PostgreSQL reachable at WARDBOOK_TEST_PG_URL");
-    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .expect("create test database");
+    let mut conn = AnyConnection::connect(&admin).await.expect("PostgreSQL reachable at WARDBOOK_TEST_PG_URL");
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
     let _ = conn.close().await;
     let (base, _) = admin.rsplit_once('/').expect("URL has a database part");
     let url = format!("{base}/{name}");
     let store = Store::connect(&url).await.expect("test database opens");
     store.migrate().await.expect("migrations run");
-    Some(TestDb {
-        backend: "postgres",
-        store,
-        url,
-        file: None,
-    })
+    Some(TestDb { backend: "postgres", store, url, file: None })
 }
 
 /// Every backend available here: SQLite always, PostgreSQL when configured.

@@ -4,9 +4,7 @@
 use chrono::NaiveDate;
 use wardbook_domain::ids::Gender;
 use wardbook_domain::org::{OrgCode, OrgLevel};
-use wardbook_domain::registry::{
-    AddressInput, HousingUnitInput, IdKind, Person, PersonCategory, PersonInput, ResidenceInput,
-};
+use wardbook_domain::registry::{AddressInput, HousingUnitInput, IdKind, Person, PersonCategory, PersonInput, ResidenceInput};
 use wardbook_store::registry::{Registered, RegistryTable};
 use wardbook_store::sessions::SessionStage;
 use wardbook_store::testing::{TestDb, all};
@@ -52,31 +50,14 @@ fn person(name: &str, id: &str, birth: &str, gender: &str) -> Person {
 }
 
 async fn unit_in(store: &Store, grid: &OrgCode) -> i64 {
-    let a = AddressInput {
-        grid_code: grid.to_string(),
-        road: "建国路".into(),
-        number: "8号".into(),
-        building: "1号楼".into(),
-    }
-    .validate()
-    .expect("address");
-    let address_id = store
-        .address_create(grid, &a, T0)
-        .await
-        .expect("address created");
-    let u = HousingUnitInput {
-        unit: "1单元".into(),
-        floor: "3".into(),
-        room: "301".into(),
-        kind: "rental".into(),
-        capacity: "2".into(),
-    }
-    .validate()
-    .expect("unit");
-    store
-        .unit_create(grid, address_id, &u, T0)
-        .await
-        .expect("unit created")
+    let a = AddressInput { grid_code: grid.to_string(), road: "建国路".into(), number: "8号".into(), building: "1号楼".into() }
+        .validate()
+        .expect("address");
+    let address_id = store.address_create(grid, &a, T0).await.expect("address created");
+    let u = HousingUnitInput { unit: "1单元".into(), floor: "3".into(), room: "301".into(), kind: "rental".into(), capacity: "2".into() }
+        .validate()
+        .expect("unit");
+    store.unit_create(grid, address_id, &u, T0).await.expect("unit created")
 }
 
 #[tokio::test]
@@ -86,28 +67,10 @@ async fn migrations_are_idempotent_and_org_tree_round_trips() {
         s.migrate().await.expect("second migrate is a no-op");
         two_grids(s).await;
         two_grids(s).await; // upsert twice changes nothing
-        assert_eq!(
-            s.org_count(OrgLevel::Grid).await.expect("count"),
-            2,
-            "{}",
-            db.backend
-        );
-        let children = s
-            .org_children(&code("110105001024"))
-            .await
-            .expect("children");
-        assert_eq!(
-            children.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-            vec!["第1网格", "第2网格"]
-        );
-        assert_eq!(
-            s.org_get("110105001")
-                .await
-                .expect("node")
-                .parent
-                .as_deref(),
-            Some("110105")
-        );
+        assert_eq!(s.org_count(OrgLevel::Grid).await.expect("count"), 2, "{}", db.backend);
+        let children = s.org_children(&code("110105001024")).await.expect("children");
+        assert_eq!(children.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), vec!["第1网格", "第2网格"]);
+        assert_eq!(s.org_get("110105001").await.expect("node").parent.as_deref(), Some("110105"));
     }
 }
 
@@ -118,79 +81,30 @@ async fn registry_rows_round_trip_and_stay_in_their_subtree() {
         let (g1, g2) = two_grids(s).await;
         let unit = unit_in(s, &g1).await;
         let p = person("王芳", "11010519491231002X", "1949-12-31", "F");
-        let r = ResidenceInput {
-            from: "2020-01-01".into(),
-            to: "".into(),
-        }
-        .validate()
-        .expect("residence");
-        let Registered::NewPerson(pid) = s
-            .person_register(&g1, unit, &p, &r, T0)
-            .await
-            .expect("registered")
-        else {
+        let r = ResidenceInput { from: "2020-01-01".into(), to: "".into() }.validate().expect("residence");
+        let Registered::NewPerson(pid) = s.person_register(&g1, unit, &p, &r, T0).await.expect("registered") else {
             panic!("expected a new person")
         };
-        let back = s
-            .person_get(&g1, pid)
-            .await
-            .expect("own grid sees the person");
+        let back = s.person_get(&g1, pid).await.expect("own grid sees the person");
         assert_eq!(back.person, p, "{}", db.backend);
-        assert_eq!(
-            s.person_get(&code("110105"), pid)
-                .await
-                .expect("district sees it")
-                .id,
-            pid
-        );
+        assert_eq!(s.person_get(&code("110105"), pid).await.expect("district sees it").id, pid);
         // Another grid's scope gets "not found", never the row.
-        assert!(
-            matches!(s.person_get(&g2, pid).await, Err(StoreError::NotFound)),
-            "{}",
-            db.backend
-        );
-        assert!(matches!(
-            s.unit_get(&g2, unit).await,
-            Err(StoreError::NotFound)
-        ));
-        assert!(
-            s.residences_of_unit(&g2, unit)
-                .await
-                .expect("query")
-                .is_empty()
-        );
+        assert!(matches!(s.person_get(&g2, pid).await, Err(StoreError::NotFound)), "{}", db.backend);
+        assert!(matches!(s.unit_get(&g2, unit).await, Err(StoreError::NotFound)));
+        assert!(s.residences_of_unit(&g2, unit).await.expect("query").is_empty());
         let u = s.unit_get(&g1, unit).await.expect("unit");
-        assert_eq!(
-            (u.occupants, u.unit.capacity, u.unit.floor),
-            (1, 2, Some(3))
-        );
+        assert_eq!((u.occupants, u.unit.capacity, u.unit.floor), (1, 2, Some(3)));
         let residents = s.residences_of_unit(&g1, unit).await.expect("residents");
         assert_eq!(residents.len(), 1);
         assert_eq!(residents[0].label, "王芳");
-        assert_eq!(
-            residents[0].residence.from,
-            NaiveDate::from_ymd_opt(2020, 1, 1).expect("date")
-        );
+        assert_eq!(residents[0].residence.from, NaiveDate::from_ymd_opt(2020, 1, 1).expect("date"));
         // Updates are scoped too.
-        let moved = ResidenceInput {
-            from: "2020-01-01".into(),
-            to: "2024-06-30".into(),
-        }
-        .validate()
-        .expect("residence");
-        assert!(matches!(
-            s.residence_update(&g2, residents[0].id, &moved, T0).await,
-            Err(StoreError::NotFound)
-        ));
-        s.residence_update(&g1, residents[0].id, &moved, T0)
-            .await
-            .expect("own grid updates");
+        let moved = ResidenceInput { from: "2020-01-01".into(), to: "2024-06-30".into() }.validate().expect("residence");
+        assert!(matches!(s.residence_update(&g2, residents[0].id, &moved, T0).await, Err(StoreError::NotFound)));
+        s.residence_update(&g1, residents[0].id, &moved, T0).await.expect("own grid updates");
         assert_eq!(s.unit_get(&g1, unit).await.expect("unit").occupants, 0);
         let history = s.residences_of_person(&g1, pid).await.expect("history");
-        assert_eq!(
-            history[0].residence.to,
-            NaiveDate::from_ymd_opt(2024, 6, 30)
-        );
+        assert_eq!(history[0].residence.to, NaiveDate::from_ymd_opt(2024, 6, 30));
         assert!(history[0].label.contains("建国路8号1号楼"));
     }
 }
@@ -202,48 +116,18 @@ async fn one_person_one_code_across_units() {
         let (g1, g2) = two_grids(s).await;
         let (u1, u2) = (unit_in(s, &g1).await, unit_in(s, &g2).await);
         let p = person("王芳", "11010519491231002X", "1949-12-31", "F");
-        let r = ResidenceInput {
-            from: "2020-01-01".into(),
-            to: "".into(),
-        }
-        .validate()
-        .expect("residence");
+        let r = ResidenceInput { from: "2020-01-01".into(), to: "".into() }.validate().expect("residence");
         let first = s.person_register(&g1, u1, &p, &r, T0).await.expect("first");
-        let second = s
-            .person_register(&g2, u2, &p, &r, T0)
-            .await
-            .expect("second");
-        let (Registered::NewPerson(a), Registered::ExistingPerson(b)) = (first, second) else {
-            panic!("{first:?} {second:?}")
-        };
+        let second = s.person_register(&g2, u2, &p, &r, T0).await.expect("second");
+        let (Registered::NewPerson(a), Registered::ExistingPerson(b)) = (first, second) else { panic!("{first:?} {second:?}") };
         assert_eq!(a, b, "{}", db.backend);
         // Grid 2 now sees the person through the residence in its grid.
-        assert_eq!(
-            s.person_get(&g2, a)
-                .await
-                .expect("visible through residence")
-                .id,
-            a
-        );
+        assert_eq!(s.person_get(&g2, a).await.expect("visible through residence").id, a);
         // The same number under another name is a conflict, and nothing is written.
-        let before = s
-            .count_rows(RegistryTable::Residences)
-            .await
-            .expect("count");
-        let impostor = Person {
-            name: "李四".into(),
-            ..p
-        };
-        assert!(matches!(
-            s.person_register(&g2, u2, &impostor, &r, T0).await,
-            Err(StoreError::Conflict("id_number"))
-        ));
-        assert_eq!(
-            s.count_rows(RegistryTable::Residences)
-                .await
-                .expect("count"),
-            before
-        );
+        let before = s.count_rows(RegistryTable::Residences).await.expect("count");
+        let impostor = Person { name: "李四".into(), ..p };
+        assert!(matches!(s.person_register(&g2, u2, &impostor, &r, T0).await, Err(StoreError::Conflict("id_number"))));
+        assert_eq!(s.count_rows(RegistryTable::Residences).await.expect("count"), before);
         assert_eq!(s.count_rows(RegistryTable::People).await.expect("count"), 1);
     }
 }
@@ -264,21 +148,9 @@ async fn passport_holders_round_trip() {
             nationality: "VNM".into(),
             phone: None,
         };
-        let r = ResidenceInput {
-            from: "2026-11-30".into(),
-            to: "".into(),
-        }
-        .validate()
-        .expect("residence");
-        let Ok(Registered::NewPerson(id)) = s.person_register(&g1, unit, &p, &r, T0).await else {
-            panic!("registered")
-        };
-        assert_eq!(
-            s.person_get(&g1, id).await.expect("get").person,
-            p,
-            "{}",
-            db.backend
-        );
+        let r = ResidenceInput { from: "2026-11-30".into(), to: "".into() }.validate().expect("residence");
+        let Ok(Registered::NewPerson(id)) = s.person_register(&g1, unit, &p, &r, T0).await else { panic!("registered") };
+        assert_eq!(s.person_get(&g1, id).await.expect("get").person, p, "{}", db.backend);
     }
 }
 
@@ -296,30 +168,12 @@ async fn generated_batch_loads_in_one_transaction() {
             s.org_upsert(c, n).await.expect("org");
         }
         s.load_batch(&d.batch, T0).await.expect("batch loads");
-        assert_eq!(
-            s.count_rows(RegistryTable::People).await.expect("count"),
-            300,
-            "{}",
-            db.backend
-        );
-        assert_eq!(
-            s.count_rows(RegistryTable::HousingUnits)
-                .await
-                .expect("count"),
-            120
-        );
+        assert_eq!(s.count_rows(RegistryTable::People).await.expect("count"), 300, "{}", db.backend);
+        assert_eq!(s.count_rows(RegistryTable::HousingUnits).await.expect("count"), 120);
         // A second load of the same batch fails on its keys and leaves the first intact.
         assert!(s.load_batch(&d.batch, T0).await.is_err());
-        assert_eq!(
-            s.count_rows(RegistryTable::People).await.expect("count"),
-            300
-        );
-        assert_eq!(
-            s.count_rows(RegistryTable::Residences)
-                .await
-                .expect("count"),
-            d.batch.residences.len() as i64
-        );
+        assert_eq!(s.count_rows(RegistryTable::People).await.expect("count"), 300);
+        assert_eq!(s.count_rows(RegistryTable::Residences).await.expect("count"), d.batch.residences.len() as i64);
         // The ground truth's overcrowded units really are overcrowded in the database.
         for unit in &d.truth.overcrowded_units {
             let u = s.unit_get(&code("110105"), *unit).await.expect("unit");
@@ -341,10 +195,7 @@ fn entry(n: usize) -> AuditEntry {
 }
 
 async fn exec(db: &TestDb, sql: &str) {
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-        .execute(db.store.pool())
-        .await
-        .expect("tamper statement runs");
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(db.store.pool()).await.expect("tamper statement runs");
 }
 
 #[tokio::test]
@@ -363,18 +214,9 @@ async fn audit_chain_holds_under_concurrency_and_detects_tampering() {
         assert!(v.is_intact(), "{}: {:?}", db.backend, v.breaks);
         assert_eq!(v.checked, 60);
 
-        exec(
-            &db,
-            "UPDATE audit_log SET object = 'person:999' WHERE seq = 10",
-        )
-        .await;
+        exec(&db, "UPDATE audit_log SET object = 'person:999' WHERE seq = 10").await;
         let v = s.audit_verify().await.expect("verify");
-        assert_eq!(
-            v.breaks.iter().map(|b| b.0).collect::<Vec<_>>(),
-            vec![10],
-            "{}: altered entry",
-            db.backend
-        );
+        assert_eq!(v.breaks.iter().map(|b| b.0).collect::<Vec<_>>(), vec![10], "{}: altered entry", db.backend);
     }
 }
 
@@ -387,25 +229,14 @@ async fn audit_verify_finds_deleted_and_reordered_entries() {
         }
         exec(&db, "DELETE FROM audit_log WHERE seq = 4").await;
         let v = s.audit_verify().await.expect("verify");
-        assert!(
-            v.breaks
-                .iter()
-                .any(|(seq, what)| *seq == 5 && what.contains("missing")),
-            "{}: {:?}",
-            db.backend,
-            v.breaks
-        );
+        assert!(v.breaks.iter().any(|(seq, what)| *seq == 5 && what.contains("missing")), "{}: {:?}", db.backend, v.breaks);
 
         // Swap the contents of entries 7 and 8 (hashes included): the chain no longer links.
         exec(&db, "UPDATE audit_log SET seq = -7 WHERE seq = 7").await;
         exec(&db, "UPDATE audit_log SET seq = 7 WHERE seq = 8").await;
         exec(&db, "UPDATE audit_log SET seq = 8 WHERE seq = -7").await;
         let v = s.audit_verify().await.expect("verify");
-        assert!(
-            v.breaks.iter().any(|(seq, _)| *seq == 7 || *seq == 8),
-            "{}: reorder not found",
-            db.backend
-        );
+        assert!(v.breaks.iter().any(|(seq, _)| *seq == 7 || *seq == 8), "{}: reorder not found", db.backend);
         // Appending after tampering still works and the writer keeps the chain going.
         s.audit(entry(99)).await.expect("append after tamper");
     }
@@ -449,50 +280,23 @@ async fn accounts_sessions_lockout_and_totp_steps() {
             Err(StoreError::Conflict("login"))
         ));
         // Sessions: stored by hash, gone on disable.
-        s.session_create("tok-1", id, "csrf-1", SessionStage::Full, T0)
-            .await
-            .expect("session");
+        s.session_create("tok-1", id, "csrf-1", SessionStage::Full, T0).await.expect("session");
         let got = s.session_get("tok-1").await.expect("get").expect("present");
-        assert_eq!(
-            (got.account_id, got.csrf_token.as_str(), got.stage),
-            (id, "csrf-1", SessionStage::Full)
-        );
+        assert_eq!((got.account_id, got.csrf_token.as_str(), got.stage), (id, "csrf-1", SessionStage::Full));
         s.account_set_disabled(id, true).await.expect("disable");
-        assert!(
-            s.session_get("tok-1").await.expect("get").is_none(),
-            "{}",
-            db.backend
-        );
+        assert!(s.session_get("tok-1").await.expect("get").is_none(), "{}", db.backend);
         s.account_set_disabled(id, false).await.expect("enable");
 
         // Five failures inside the window lock; older failures do not count.
         let minute = 60_000;
-        assert!(
-            !s.login_failed(id, T0 - 20 * minute, T0 - 35 * minute, 5, T0)
-                .await
-                .expect("fail")
-        );
+        assert!(!s.login_failed(id, T0 - 20 * minute, T0 - 35 * minute, 5, T0).await.expect("fail"));
         for k in 0..4 {
             let now = T0 + k * minute;
-            assert!(
-                !s.login_failed(id, now, now - 15 * minute, 5, now + 30 * minute)
-                    .await
-                    .expect("fail"),
-                "failure {k}"
-            );
+            assert!(!s.login_failed(id, now, now - 15 * minute, 5, now + 30 * minute).await.expect("fail"), "failure {k}");
         }
         let now = T0 + 5 * minute;
-        assert!(
-            s.login_failed(id, now, now - 15 * minute, 5, now + 30 * minute)
-                .await
-                .expect("fail"),
-            "{}",
-            db.backend
-        );
-        assert_eq!(
-            s.account_by_id(id).await.expect("a").locked_until,
-            Some(now + 30 * minute)
-        );
+        assert!(s.login_failed(id, now, now - 15 * minute, 5, now + 30 * minute).await.expect("fail"), "{}", db.backend);
+        assert_eq!(s.account_by_id(id).await.expect("a").locked_until, Some(now + 30 * minute));
 
         // A TOTP step is good once.
         assert!(s.account_use_totp_step(id, 1000).await.expect("step"));

@@ -39,10 +39,7 @@ pub struct Credentials {
 }
 
 pub fn valid_login(login: &str) -> bool {
-    (3..=32).contains(&login.len())
-        && login
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_')
+    (3..=32).contains(&login.len()) && login.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_')
 }
 
 /// Creates an account. Without `password`, a temporary one is made that must be changed at
@@ -90,55 +87,34 @@ pub async fn create(
         password_expires_at: temporary.then_some(now + TEMPORARY_MS),
         totp_secret: totp_secret.clone(),
     };
-    let id = store
-        .account_create(&new, now)
-        .await
-        .map_err(|err| match err {
-            StoreError::Conflict(_) => {
-                let mut e = FieldErrors::new();
-                e.add("login", "err.login.taken");
-                AccountError::Invalid(e)
-            }
-            other => AccountError::Store(other),
-        })?;
-    Ok(Credentials {
-        id,
-        login: login.to_string(),
-        password: pw,
-        totp_secret,
-    })
+    let id = store.account_create(&new, now).await.map_err(|err| match err {
+        StoreError::Conflict(_) => {
+            let mut e = FieldErrors::new();
+            e.add("login", "err.login.taken");
+            AccountError::Invalid(e)
+        }
+        other => AccountError::Store(other),
+    })?;
+    Ok(Credentials { id, login: login.to_string(), password: pw, totp_secret })
 }
 
 /// Replaces a password with a random temporary one; ends the account's sessions.
-pub async fn reset_password(
-    store: &Store,
-    now: i64,
-    account: &Account,
-) -> Result<String, AccountError> {
+pub async fn reset_password(store: &Store, now: i64, account: &Account) -> Result<String, AccountError> {
     let pw = temporary_password();
     let hash = hash_blocking(pw.clone()).await?;
-    store
-        .account_set_password(account.id, &hash, Some(now + TEMPORARY_MS), now)
-        .await?;
+    store.account_set_password(account.id, &hash, Some(now + TEMPORARY_MS), now).await?;
     Ok(pw)
 }
 
 /// The account holder's own change: the new password must meet the policy.
-pub async fn change_password(
-    store: &Store,
-    now: i64,
-    account: &Account,
-    new: &str,
-) -> Result<(), AccountError> {
+pub async fn change_password(store: &Store, now: i64, account: &Account, new: &str) -> Result<(), AccountError> {
     if let Err(k) = password::check(new, &account.login) {
         let mut e = FieldErrors::new();
         e.add("new_password", k);
         return Err(AccountError::Invalid(e));
     }
     let hash = hash_blocking(new.to_string()).await?;
-    store
-        .account_set_password(account.id, &hash, None, now)
-        .await?;
+    store.account_set_password(account.id, &hash, None, now).await?;
     Ok(())
 }
 
@@ -151,7 +127,5 @@ pub async fn hash_blocking(pw: String) -> Result<String, AccountError> {
 }
 
 pub async fn verify_blocking(pw: String, phc: String) -> bool {
-    tokio::task::spawn_blocking(move || crate::auth::verify_password(&pw, &phc))
-        .await
-        .unwrap_or(false)
+    tokio::task::spawn_blocking(move || crate::auth::verify_password(&pw, &phc)).await.unwrap_or(false)
 }

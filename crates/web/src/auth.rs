@@ -30,22 +30,14 @@ pub struct Principal {
 impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = WebError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Principal>()
-            .cloned()
-            .ok_or(WebError::Forbidden)
+        parts.extensions.get::<Principal>().cloned().ok_or(WebError::Forbidden)
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestCtx {
     type Rejection = WebError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<RequestCtx>()
-            .cloned()
-            .unwrap_or_default())
+        Ok(parts.extensions.get::<RequestCtx>().cloned().unwrap_or_default())
     }
 }
 
@@ -57,27 +49,18 @@ pub fn random_token() -> String {
 
 /// Argon2id with the crate's recommended parameters, as a PHC string.
 pub fn hash_password(password: &str) -> Result<String, WebError> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| WebError::Internal(format!("argon2: {e}")))
+    Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| WebError::Internal(format!("argon2: {e}")))
 }
 
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), phc)
-        .is_ok()
+    Argon2::default().verify_password(password.as_bytes(), phc).is_ok()
 }
 
 /// A random first or reset password that meets the policy.
 pub fn temporary_password() -> String {
     let mut bytes = [0u8; 9];
     rand::rng().fill_bytes(&mut bytes);
-    format!(
-        "Wb-{}-{}",
-        hex::encode(&bytes[..5]),
-        hex::encode(&bytes[5..]).to_uppercase()
-    )
+    format!("Wb-{}-{}", hex::encode(&bytes[..5]), hex::encode(&bytes[5..]).to_uppercase())
 }
 
 pub fn new_totp_secret() -> String {
@@ -86,32 +69,21 @@ pub fn new_totp_secret() -> String {
 
 fn totp(secret: &str, login: &str) -> Option<totp_rs::Totp> {
     let secret = totp_rs::Secret::try_from_base32(secret).ok()?;
-    totp_rs::Builder::new()
-        .with_secret(secret)
-        .with_account_name(login)
-        .with_issuer(Some("wardbook"))
-        .build()
-        .ok()
+    totp_rs::Builder::new().with_secret(secret).with_account_name(login).with_issuer(Some("wardbook")).build().ok()
 }
 
 /// The time step a code belongs to, if it is valid at `unix_secs` (±1 step of drift).
 pub fn totp_step(secret: &str, login: &str, code: &str, unix_secs: u64) -> Option<i64> {
-    totp(secret, login)?
-        .check(code.trim(), unix_secs)
-        .map(|s| s as i64)
+    totp(secret, login)?.check(code.trim(), unix_secs).map(|s| s as i64)
 }
 
 /// The code an authenticator would show at `unix_secs` (tests and the CLI's demo output).
 pub fn totp_code(secret: &str, unix_secs: u64) -> String {
-    totp(secret, "x")
-        .map(|t| t.generate(unix_secs).to_string())
-        .unwrap_or_default()
+    totp(secret, "x").map(|t| t.generate(unix_secs).to_string()).unwrap_or_default()
 }
 
 pub fn totp_url(secret: &str, login: &str) -> String {
-    totp(secret, login)
-        .and_then(|t| t.to_url().ok())
-        .unwrap_or_default()
+    totp(secret, login).and_then(|t| t.to_url().ok()).unwrap_or_default()
 }
 
 pub fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
@@ -127,44 +99,25 @@ pub fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<Strin
 
 impl AppState {
     pub fn cookie_name(&self) -> &'static str {
-        if self.config.secure_cookies {
-            SECURE_COOKIE
-        } else {
-            COOKIE
-        }
+        if self.config.secure_cookies { SECURE_COOKIE } else { COOKIE }
     }
 
     pub fn session_cookie(&self, token: &str) -> HeaderValue {
-        let secure = if self.config.secure_cookies {
-            "; Secure"
-        } else {
-            ""
-        };
-        let v = format!(
-            "{}={token}; Path=/; HttpOnly; SameSite=Strict{secure}",
-            self.cookie_name()
-        );
+        let secure = if self.config.secure_cookies { "; Secure" } else { "" };
+        let v = format!("{}={token}; Path=/; HttpOnly; SameSite=Strict{secure}", self.cookie_name());
         HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static(""))
     }
 
     pub fn clear_cookie(&self) -> HeaderValue {
-        let secure = if self.config.secure_cookies {
-            "; Secure"
-        } else {
-            ""
-        };
-        let v = format!(
-            "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",
-            self.cookie_name()
-        );
+        let secure = if self.config.secure_cookies { "; Secure" } else { "" };
+        let v = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}", self.cookie_name());
         HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static(""))
     }
 
     /// Whether the account must change its password before anything else.
     pub fn must_change_password(&self, a: &Account) -> bool {
         let max_age = self.config.password_max_age_days;
-        a.must_change_password
-            || (max_age > 0 && self.now_ms() - a.password_changed_at > max_age * 86_400_000)
+        a.must_change_password || (max_age > 0 && self.now_ms() - a.password_changed_at > max_age * 86_400_000)
     }
 }
 
@@ -173,11 +126,7 @@ fn to_login() -> Response {
 }
 
 /// Runs before every route with the access that route declared.
-pub async fn guard(
-    State((app, access)): State<(AppState, Access)>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn guard(State((app, access)): State<(AppState, Access)>, req: Request, next: Next) -> Response {
     if access == Access::Public {
         return next.run(req).await;
     }
@@ -188,43 +137,19 @@ pub async fn guard(
 }
 
 async fn check(app: &AppState, access: Access, req: Request) -> Result<Request, Response> {
-    let ctx = req
-        .extensions()
-        .get::<RequestCtx>()
-        .cloned()
-        .unwrap_or_default();
+    let ctx = req.extensions().get::<RequestCtx>().cloned().unwrap_or_default();
     let token = cookie_value(req.headers(), app.cookie_name()).ok_or_else(to_login)?;
-    let session = app
-        .store
-        .session_get(&token)
-        .await
-        .map_err(|e| WebError::from(e).into_response())?;
+    let session = app.store.session_get(&token).await.map_err(|e| WebError::from(e).into_response())?;
     let Some(session) = session.filter(|s| s.stage == SessionStage::Full) else {
         return Err(to_login());
     };
     let now = app.now_ms();
     let idle = now - session.last_seen_at > app.config.idle_timeout_minutes * 60_000;
     let too_old = now - session.created_at > app.config.absolute_timeout_hours * 3_600_000;
-    let account = app
-        .store
-        .account_by_id(session.account_id)
-        .await
-        .map_err(|e| WebError::from(e).into_response())?;
+    let account = app.store.account_by_id(session.account_id).await.map_err(|e| WebError::from(e).into_response())?;
     if idle || too_old || account.disabled {
         let _ = app.store.session_delete(&token).await;
-        let _ = app
-            .audit(
-                &ctx,
-                Some(&account),
-                "session.end",
-                "session",
-                if account.disabled {
-                    "disabled"
-                } else {
-                    "timeout"
-                },
-            )
-            .await;
+        let _ = app.audit(&ctx, Some(&account), "session.end", "session", if account.disabled { "disabled" } else { "timeout" }).await;
         return Err(to_login());
     }
     let (parts, body) = req.into_parts();
@@ -232,22 +157,10 @@ async fn check(app: &AppState, access: Access, req: Request) -> Result<Request, 
         body
     } else {
         // CSRF: every state-changing request carries the session's token in its form.
-        let bytes = axum::body::to_bytes(body, 4 * 1024 * 1024)
-            .await
-            .map_err(|_| WebError::BadRequest.into_response())?;
-        let sent = form_urlencoded::parse(&bytes)
-            .find(|(k, _)| k == "csrf")
-            .map(|(_, v)| v.into_owned());
+        let bytes = axum::body::to_bytes(body, 4 * 1024 * 1024).await.map_err(|_| WebError::BadRequest.into_response())?;
+        let sent = form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
         if sent.as_deref() != Some(session.csrf_token.as_str()) {
-            let _ = app
-                .audit(
-                    &ctx,
-                    Some(&account),
-                    "csrf.rejected",
-                    parts.uri.path(),
-                    "denied",
-                )
-                .await;
+            let _ = app.audit(&ctx, Some(&account), "csrf.rejected", parts.uri.path(), "denied").await;
             return Err(WebError::BadRequest.into_response());
         }
         Body::from(bytes)
@@ -259,25 +172,10 @@ async fn check(app: &AppState, access: Access, req: Request) -> Result<Request, 
     if let Access::Perm(p) = access
         && !account.role.can(p)
     {
-        app.audit(
-            &ctx,
-            Some(&account),
-            "access.denied",
-            req.uri().path(),
-            "forbidden",
-        )
-        .await
-        .map_err(IntoResponse::into_response)?;
+        app.audit(&ctx, Some(&account), "access.denied", req.uri().path(), "forbidden").await.map_err(IntoResponse::into_response)?;
         return Err(WebError::Forbidden.into_response());
     }
-    app.store
-        .session_touch(&token, now)
-        .await
-        .map_err(|e| WebError::from(e).into_response())?;
-    req.extensions_mut().insert(Principal {
-        account,
-        token,
-        csrf: session.csrf_token,
-    });
+    app.store.session_touch(&token, now).await.map_err(|e| WebError::from(e).into_response())?;
+    req.extensions_mut().insert(Principal { account, token, csrf: session.csrf_token });
     Ok(req)
 }

@@ -59,11 +59,7 @@ impl IntoResponse for WebError {
 
 /// A bilingual error page: an error may happen before we know the user's language.
 pub fn error_page(status: StatusCode, key: &str, operation_id: &str) -> Response {
-    let page = ErrorPage {
-        key: key.to_string(),
-        operation_id: operation_id.to_string(),
-        status: status.as_u16(),
-    };
+    let page = ErrorPage { key: key.to_string(), operation_id: operation_id.to_string(), status: status.as_u16() };
     match render(&page) {
         Ok(html) => (status, html).into_response(),
         Err(_) => (status, "error").into_response(),

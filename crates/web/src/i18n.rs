@@ -19,11 +19,7 @@ impl Lang {
         }
     }
     pub fn parse(s: &str) -> Lang {
-        if s.eq_ignore_ascii_case("en") {
-            Lang::En
-        } else {
-            Lang::ZhCn
-        }
+        if s.eq_ignore_ascii_case("en") { Lang::En } else { Lang::ZhCn }
     }
     pub fn other(self) -> Lang {
         match self {
@@ -61,11 +57,7 @@ impl Tr {
     }
     /// The message for `key`; the key itself if no catalogue has it (a test forbids that).
     pub fn t<'a>(&self, key: &'a str) -> &'a str {
-        catalogue(self.lang)
-            .get(key)
-            .or_else(|| catalogue(Lang::ZhCn).get(key))
-            .map(String::as_str)
-            .unwrap_or(key)
+        catalogue(self.lang).get(key).or_else(|| catalogue(Lang::ZhCn).get(key)).map(String::as_str).unwrap_or(key)
     }
     pub fn code(&self) -> &'static str {
         self.lang.code()
@@ -104,10 +96,7 @@ mod tests {
         ];
         let mut found = 0;
         for src in sources {
-            for part in src
-                .split('"')
-                .filter(|p| p.starts_with("err.") && !p.contains(' '))
-            {
+            for part in src.split('"').filter(|p| p.starts_with("err.") && !p.contains(' ')) {
                 found += 1;
                 assert_ne!(Tr::new(Lang::ZhCn).t(part), part, "zh-CN lacks {part}");
                 assert_ne!(Tr::new(Lang::En).t(part), part, "en lacks {part}");

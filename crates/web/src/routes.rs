@@ -36,16 +36,7 @@ pub struct RouteSpec {
 
 fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
     use Access::*;
-    let r = |method, path, access, handler| {
-        (
-            RouteSpec {
-                method,
-                path,
-                access,
-            },
-            handler,
-        )
-    };
+    let r = |method, path, access, handler| (RouteSpec { method, path, access }, handler);
     vec![
         r("GET", "/assets/{file}", Public, get(session::asset)),
         r("GET", "/healthz", Public, get(session::healthz)),
@@ -54,185 +45,40 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r("GET", "/login/totp", Public, get(session::totp_form)),
         r("POST", "/login/totp", Public, post(session::totp_submit)),
         r("POST", "/logout", PasswordChange, post(session::logout)),
-        r(
-            "GET",
-            "/account/password",
-            PasswordChange,
-            get(session::password_form),
-        ),
-        r(
-            "POST",
-            "/account/password",
-            PasswordChange,
-            post(session::password_submit),
-        ),
+        r("GET", "/account/password", PasswordChange, get(session::password_form)),
+        r("POST", "/account/password", PasswordChange, post(session::password_submit)),
         r("GET", "/", SignedIn, get(session::home)),
         r("GET", "/account", SignedIn, get(session::settings)),
         r("POST", "/account/lang", SignedIn, post(session::set_lang)),
-        r(
-            "POST",
-            "/account/totp",
-            SignedIn,
-            post(session::enable_totp),
-        ),
+        r("POST", "/account/totp", SignedIn, post(session::enable_totp)),
         r("GET", "/org", Perm(OrgView), get(registry::org_root)),
         r("GET", "/org/{code}", Perm(OrgView), get(registry::org_view)),
-        r(
-            "GET",
-            "/org/{code}/addresses/new",
-            Perm(RegistryWrite),
-            get(registry::address_new),
-        ),
-        r(
-            "POST",
-            "/org/{code}/addresses/new",
-            Perm(RegistryWrite),
-            post(registry::address_create),
-        ),
-        r(
-            "GET",
-            "/addresses/{id}",
-            Perm(HousingRead),
-            get(registry::address_view),
-        ),
-        r(
-            "GET",
-            "/addresses/{id}/edit",
-            Perm(RegistryWrite),
-            get(registry::address_edit),
-        ),
-        r(
-            "POST",
-            "/addresses/{id}/edit",
-            Perm(RegistryWrite),
-            post(registry::address_update),
-        ),
-        r(
-            "GET",
-            "/addresses/{id}/units/new",
-            Perm(RegistryWrite),
-            get(registry::unit_new),
-        ),
-        r(
-            "POST",
-            "/addresses/{id}/units/new",
-            Perm(RegistryWrite),
-            post(registry::unit_create),
-        ),
-        r(
-            "GET",
-            "/units/{id}",
-            Perm(HousingRead),
-            get(registry::unit_view),
-        ),
-        r(
-            "GET",
-            "/units/{id}/edit",
-            Perm(RegistryWrite),
-            get(registry::unit_edit),
-        ),
-        r(
-            "POST",
-            "/units/{id}/edit",
-            Perm(RegistryWrite),
-            post(registry::unit_update),
-        ),
-        r(
-            "GET",
-            "/units/{id}/people/new",
-            Perm(RegistryWrite),
-            get(registry::person_new),
-        ),
-        r(
-            "POST",
-            "/units/{id}/people/new",
-            Perm(RegistryWrite),
-            post(registry::person_create),
-        ),
-        r(
-            "GET",
-            "/people/{id}",
-            Perm(PersonRead),
-            get(registry::person_view),
-        ),
-        r(
-            "GET",
-            "/people/{id}/edit",
-            Perm(RegistryWrite),
-            get(registry::person_edit),
-        ),
-        r(
-            "POST",
-            "/people/{id}/edit",
-            Perm(RegistryWrite),
-            post(registry::person_update),
-        ),
-        r(
-            "GET",
-            "/residences/{id}/edit",
-            Perm(RegistryWrite),
-            get(registry::residence_edit),
-        ),
-        r(
-            "POST",
-            "/residences/{id}/edit",
-            Perm(RegistryWrite),
-            post(registry::residence_update),
-        ),
-        r(
-            "GET",
-            "/admin/accounts",
-            Perm(AccountManage),
-            get(admin::accounts),
-        ),
-        r(
-            "GET",
-            "/admin/accounts/new",
-            Perm(AccountManage),
-            get(admin::account_new),
-        ),
-        r(
-            "POST",
-            "/admin/accounts/new",
-            Perm(AccountManage),
-            post(admin::account_create),
-        ),
-        r(
-            "POST",
-            "/admin/accounts/{id}/disable",
-            Perm(AccountManage),
-            post(admin::account_disable),
-        ),
-        r(
-            "POST",
-            "/admin/accounts/{id}/enable",
-            Perm(AccountManage),
-            post(admin::account_enable),
-        ),
-        r(
-            "POST",
-            "/admin/accounts/{id}/reset-password",
-            Perm(AccountManage),
-            post(admin::account_reset_password),
-        ),
-        r(
-            "GET",
-            "/security/accounts",
-            Perm(SecurityManage),
-            get(admin::security_accounts),
-        ),
-        r(
-            "POST",
-            "/security/accounts/{id}/unlock",
-            Perm(SecurityManage),
-            post(admin::account_unlock),
-        ),
-        r(
-            "POST",
-            "/security/accounts/{id}/reset-totp",
-            Perm(SecurityManage),
-            post(admin::account_reset_totp),
-        ),
+        r("GET", "/org/{code}/addresses/new", Perm(RegistryWrite), get(registry::address_new)),
+        r("POST", "/org/{code}/addresses/new", Perm(RegistryWrite), post(registry::address_create)),
+        r("GET", "/addresses/{id}", Perm(HousingRead), get(registry::address_view)),
+        r("GET", "/addresses/{id}/edit", Perm(RegistryWrite), get(registry::address_edit)),
+        r("POST", "/addresses/{id}/edit", Perm(RegistryWrite), post(registry::address_update)),
+        r("GET", "/addresses/{id}/units/new", Perm(RegistryWrite), get(registry::unit_new)),
+        r("POST", "/addresses/{id}/units/new", Perm(RegistryWrite), post(registry::unit_create)),
+        r("GET", "/units/{id}", Perm(HousingRead), get(registry::unit_view)),
+        r("GET", "/units/{id}/edit", Perm(RegistryWrite), get(registry::unit_edit)),
+        r("POST", "/units/{id}/edit", Perm(RegistryWrite), post(registry::unit_update)),
+        r("GET", "/units/{id}/people/new", Perm(RegistryWrite), get(registry::person_new)),
+        r("POST", "/units/{id}/people/new", Perm(RegistryWrite), post(registry::person_create)),
+        r("GET", "/people/{id}", Perm(PersonRead), get(registry::person_view)),
+        r("GET", "/people/{id}/edit", Perm(RegistryWrite), get(registry::person_edit)),
+        r("POST", "/people/{id}/edit", Perm(RegistryWrite), post(registry::person_update)),
+        r("GET", "/residences/{id}/edit", Perm(RegistryWrite), get(registry::residence_edit)),
+        r("POST", "/residences/{id}/edit", Perm(RegistryWrite), post(registry::residence_update)),
+        r("GET", "/admin/accounts", Perm(AccountManage), get(admin::accounts)),
+        r("GET", "/admin/accounts/new", Perm(AccountManage), get(admin::account_new)),
+        r("POST", "/admin/accounts/new", Perm(AccountManage), post(admin::account_create)),
+        r("POST", "/admin/accounts/{id}/disable", Perm(AccountManage), post(admin::account_disable)),
+        r("POST", "/admin/accounts/{id}/enable", Perm(AccountManage), post(admin::account_enable)),
+        r("POST", "/admin/accounts/{id}/reset-password", Perm(AccountManage), post(admin::account_reset_password)),
+        r("GET", "/security/accounts", Perm(SecurityManage), get(admin::security_accounts)),
+        r("POST", "/security/accounts/{id}/unlock", Perm(SecurityManage), post(admin::account_unlock)),
+        r("POST", "/security/accounts/{id}/reset-totp", Perm(SecurityManage), post(admin::account_reset_totp)),
         r("GET", "/audit", Perm(AuditRead), get(admin::audit_log)),
     ]
 }
@@ -243,42 +89,31 @@ pub fn specs() -> Vec<RouteSpec> {
 }
 
 async fn request_ctx(mut req: Request, next: Next) -> Response {
-    let source = req
-        .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
+    let source = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
     let request_id = uuid::Uuid::new_v4().to_string();
-    req.extensions_mut()
-        .insert(RequestCtx { request_id, source });
+    req.extensions_mut().insert(RequestCtx { request_id, source });
     next.run(req).await
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let operation_id = uuid::Uuid::new_v4().to_string();
     tracing::error!(operation_id = %operation_id, "handler panicked");
-    crate::error::error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "error.internal",
-        &operation_id,
-    )
+    crate::error::error_page(StatusCode::INTERNAL_SERVER_ERROR, "error.internal", &operation_id)
 }
 
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     for (spec, handler) in table() {
-        let guarded = handler.route_layer(middleware::from_fn_with_state(
-            (state.clone(), spec.access),
-            auth::guard,
-        ));
+        let guarded = handler.route_layer(middleware::from_fn_with_state((state.clone(), spec.access), auth::guard));
         router = router.route(spec.path, guarded);
     }
-    let header = |name, value: &'static str| {
-        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
-    };
+    harden(router.fallback(|| async { WebError::NotFound.into_response() }).with_state(state))
+}
+
+/// The layers around every route: request ids, panic catching, security headers, limits.
+pub fn harden(router: Router) -> Router {
+    let header = |name, value: &'static str| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
     router
-        .fallback(|| async { WebError::NotFound.into_response() })
-        .with_state(state)
         .layer(DefaultBodyLimit::max(4 * 1024 * 1024))
         .layer(middleware::from_fn(request_ctx))
         .layer(CatchPanicLayer::custom(panic_response))
@@ -291,8 +126,26 @@ pub fn router(state: AppState) -> Router {
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header(header::REFERRER_POLICY, "no-referrer"))
         .layer(header(header::CACHE_CONTROL, "no-store"))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(60),
-        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panic_becomes_a_generic_500_with_an_operation_id() {
+        async fn boom() -> &'static str {
+            panic!("secret internal detail: table people")
+        }
+        let app = harden(Router::new().route("/boom", get(boom)));
+        let req = Request::builder().uri("/boom").body(axum::body::Body::empty()).expect("request");
+        let resp = app.oneshot(req).await.expect("response");
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body");
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("系统内部错误") && text.contains("Operation id"));
+        assert!(!text.contains("secret internal detail") && !text.contains("people"));
+    }
 }

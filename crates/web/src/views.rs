@@ -34,30 +34,17 @@ pub struct Chrome {
 impl Chrome {
     pub fn anonymous(lang: Lang, title_key: &str) -> Self {
         let tr = Tr::new(lang);
-        Chrome {
-            tr,
-            title: tr.t(title_key).to_string(),
-            user: None,
-            csrf: String::new(),
-            nav: vec![],
-        }
+        Chrome { tr, title: tr.t(title_key).to_string(), user: None, csrf: String::new(), nav: vec![] }
     }
 
     pub fn for_user(who: &crate::auth::Principal, title: String) -> Self {
         let tr = Tr::new(Lang::parse(&who.account.lang));
         let role = who.account.role;
-        let mut nav = vec![NavItem {
-            href: "/",
-            key: "nav.home",
-        }];
+        let mut nav = vec![NavItem { href: "/", key: "nav.home" }];
         let entries: [(Permission, &'static str, &'static str); 4] = [
             (Permission::OrgView, "/org", "nav.org"),
             (Permission::AccountManage, "/admin/accounts", "nav.accounts"),
-            (
-                Permission::SecurityManage,
-                "/security/accounts",
-                "nav.security",
-            ),
+            (Permission::SecurityManage, "/security/accounts", "nav.security"),
             (Permission::AuditRead, "/audit", "nav.audit"),
         ];
         for (p, href, key) in entries {
@@ -65,17 +52,11 @@ impl Chrome {
                 nav.push(NavItem { href, key });
             }
         }
-        nav.push(NavItem {
-            href: "/account",
-            key: "nav.settings",
-        });
+        nav.push(NavItem { href: "/account", key: "nav.settings" });
         Chrome {
             tr,
             title,
-            user: Some(UserBar {
-                display: who.account.display_name.clone(),
-                role_key: role_key(role),
-            }),
+            user: Some(UserBar { display: who.account.display_name.clone(), role_key: role_key(role) }),
             csrf: who.csrf.clone(),
             nav,
         }
@@ -151,38 +132,15 @@ pub struct FieldView {
 }
 
 impl FieldView {
-    pub fn new(
-        tr: Tr,
-        name: &'static str,
-        label_key: &str,
-        kind: &'static str,
-        value: &str,
-    ) -> Self {
-        FieldView {
-            name,
-            label: tr.t(label_key).to_string(),
-            kind,
-            value: value.to_string(),
-            options: vec![],
-            error: None,
-        }
+    pub fn new(tr: Tr, name: &'static str, label_key: &str, kind: &'static str, value: &str) -> Self {
+        FieldView { name, label: tr.t(label_key).to_string(), kind, value: value.to_string(), options: vec![], error: None }
     }
     /// A select whose options are `(value, catalogue key)`.
-    pub fn select(
-        tr: Tr,
-        name: &'static str,
-        label_key: &str,
-        value: &str,
-        options: &[(&str, String)],
-    ) -> Self {
+    pub fn select(tr: Tr, name: &'static str, label_key: &str, value: &str, options: &[(&str, String)]) -> Self {
         let mut f = FieldView::new(tr, name, label_key, "select", value);
         f.options = options
             .iter()
-            .map(|(v, key)| SelectOption {
-                value: v.to_string(),
-                label: tr.t(key).to_string(),
-                selected: *v == value,
-            })
+            .map(|(v, key)| SelectOption { value: v.to_string(), label: tr.t(key).to_string(), selected: *v == value })
             .collect();
         f
     }

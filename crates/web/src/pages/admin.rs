@@ -14,29 +14,14 @@ use wardbook_store::accounts::Account;
 
 use crate::accounts::{self, AccountError, Credentials};
 use crate::auth::Principal;
-use crate::views::{
-    AccountRow, AccountsPage, AuditPage, AuditRowView, Chrome, FieldView, FormPage, render,
-    role_key,
-};
+use crate::views::{AccountRow, AccountsPage, AuditPage, AuditRowView, Chrome, FieldView, FormPage, render, role_key};
 use crate::{AppState, RequestCtx, WebError};
 
-async fn account_in_scope(
-    app: &AppState,
-    ctx: &RequestCtx,
-    who: &Principal,
-    id: i64,
-) -> Result<Account, WebError> {
+async fn account_in_scope(app: &AppState, ctx: &RequestCtx, who: &Principal, id: i64) -> Result<Account, WebError> {
     match app.store.account_by_id(id).await {
         Ok(a) if who.account.org.contains(a.org.as_str()) => Ok(a),
         Ok(_) | Err(wardbook_store::StoreError::NotFound) => {
-            app.audit(
-                ctx,
-                Some(&who.account),
-                "access.not_found",
-                &format!("account:{id}"),
-                "not_found",
-            )
-            .await?;
+            app.audit(ctx, Some(&who.account), "access.not_found", &format!("account:{id}"), "not_found").await?;
             Err(WebError::NotFound)
         }
         Err(e) => Err(e.into()),
@@ -52,13 +37,7 @@ async fn accounts_page(
 ) -> Result<Response, WebError> {
     let c = Chrome::for_user(who, String::new());
     let tr = c.tr;
-    let heading = tr
-        .t(if security {
-            "nav.security"
-        } else {
-            "accounts.title"
-        })
-        .to_string();
+    let heading = tr.t(if security { "nav.security" } else { "accounts.title" }).to_string();
     let now = app.now_ms();
     let rows = app
         .store
@@ -87,10 +66,7 @@ async fn accounts_page(
         })
         .collect();
     let page = AccountsPage {
-        c: Chrome {
-            title: heading.clone(),
-            ..c
-        },
+        c: Chrome { title: heading.clone(), ..c },
         heading,
         security,
         rows,
@@ -104,10 +80,7 @@ pub async fn accounts(State(app): State<AppState>, who: Principal) -> Result<Res
     accounts_page(&app, &who, false, vec![], "").await
 }
 
-pub async fn security_accounts(
-    State(app): State<AppState>,
-    who: Principal,
-) -> Result<Response, WebError> {
+pub async fn security_accounts(State(app): State<AppState>, who: Principal) -> Result<Response, WebError> {
     accounts_page(&app, &who, true, vec![], "").await
 }
 
@@ -128,22 +101,13 @@ fn account_form(who: &Principal, f: &NewAccountForm) -> FormPage {
     let tr = c.tr;
     let roles: Vec<(&str, String)> = Role::ALL.iter().map(|r| (r.code(), role_key(*r))).collect();
     FormPage {
-        c: Chrome {
-            title: tr.t("accounts.new").to_string(),
-            ..c
-        },
+        c: Chrome { title: tr.t("accounts.new").to_string(), ..c },
         heading: tr.t("accounts.new").to_string(),
         action: "/admin/accounts/new".into(),
         cancel: "/admin/accounts".into(),
         fields: vec![
             FieldView::new(tr, "login", "accounts.login", "text", &f.login),
-            FieldView::new(
-                tr,
-                "display_name",
-                "accounts.display_name",
-                "text",
-                &f.display_name,
-            ),
+            FieldView::new(tr, "display_name", "accounts.display_name", "text", &f.display_name),
             FieldView::select(tr, "role", "accounts.role", &f.role, &roles),
             FieldView::new(tr, "org", "accounts.org", "text", &f.org),
         ],
@@ -153,21 +117,13 @@ fn account_form(who: &Principal, f: &NewAccountForm) -> FormPage {
 }
 
 pub async fn account_new(who: Principal) -> Result<Response, WebError> {
-    let f = NewAccountForm {
-        org: who.account.org.to_string(),
-        ..Default::default()
-    };
+    let f = NewAccountForm { org: who.account.org.to_string(), ..Default::default() };
     Ok(render(&account_form(&who, &f))?.into_response())
 }
 
 fn shown_once(tr: crate::i18n::Tr, c: &Credentials) -> Vec<(String, String)> {
-    let mut v = vec![
-        (tr.t("accounts.login").to_string(), c.login.clone()),
-        (
-            tr.t("accounts.temp_password").to_string(),
-            c.password.clone(),
-        ),
-    ];
+    let mut v =
+        vec![(tr.t("accounts.login").to_string(), c.login.clone()), (tr.t("accounts.temp_password").to_string(), c.password.clone())];
     if let Some(s) = &c.totp_secret {
         v.push((tr.t("accounts.totp_secret").to_string(), s.clone()));
     }
@@ -185,56 +141,23 @@ pub async fn account_create(
     if role.is_none() {
         errors.add("role", "err.role");
     }
-    let org = OrgCode::parse(&f.org)
-        .ok()
-        .filter(|o| who.account.org.contains(o.as_str()));
+    let org = OrgCode::parse(&f.org).ok().filter(|o| who.account.org.contains(o.as_str()));
     if org.is_none() {
         errors.add("org", "err.org");
     }
     let (Some(role), Some(org), true) = (role, org, errors.is_empty()) else {
-        return Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            render(&account_form(&who, &f).with_errors(&errors))?,
-        )
-            .into_response());
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&account_form(&who, &f).with_errors(&errors))?).into_response());
     };
-    match accounts::create(
-        &app.store,
-        app.now_ms(),
-        f.login.trim(),
-        &f.display_name,
-        role,
-        &org,
-        None,
-    )
-    .await
-    {
+    match accounts::create(&app.store, app.now_ms(), f.login.trim(), &f.display_name, role, &org, None).await {
         Ok(creds) => {
-            app.audit(
-                &ctx,
-                Some(&who.account),
-                "account.create",
-                &format!("account:{}", creds.id),
-                role.code(),
-            )
-            .await?;
+            app.audit(&ctx, Some(&who.account), "account.create", &format!("account:{}", creds.id), role.code()).await?;
             let tr = crate::i18n::Tr::new(crate::i18n::Lang::parse(&who.account.lang));
-            accounts_page(
-                &app,
-                &who,
-                false,
-                shown_once(tr, &creds),
-                "accounts.created",
-            )
-            .await
+            accounts_page(&app, &who, false, shown_once(tr, &creds), "accounts.created").await
         }
         Err(AccountError::Invalid(e)) => {
             // A taken login is a conflict (409); anything else is a bad field (422).
-            let status = if e.for_field("login") == Some("err.login.taken") {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
+            let status =
+                if e.for_field("login") == Some("err.login.taken") { StatusCode::CONFLICT } else { StatusCode::UNPROCESSABLE_ENTITY };
             Ok((status, render(&account_form(&who, &f).with_errors(&e))?).into_response())
         }
         Err(AccountError::Store(e)) => Err(e.into()),
@@ -242,30 +165,14 @@ pub async fn account_create(
     }
 }
 
-async fn set_disabled(
-    app: AppState,
-    ctx: RequestCtx,
-    who: Principal,
-    id: i64,
-    disabled: bool,
-) -> Result<Response, WebError> {
+async fn set_disabled(app: AppState, ctx: RequestCtx, who: Principal, id: i64, disabled: bool) -> Result<Response, WebError> {
     let a = account_in_scope(&app, &ctx, &who, id).await?;
     if a.id == who.account.id {
         return Err(WebError::Forbidden);
     }
     app.store.account_set_disabled(a.id, disabled).await?;
-    app.audit(
-        &ctx,
-        Some(&who.account),
-        if disabled {
-            "account.disable"
-        } else {
-            "account.enable"
-        },
-        &format!("account:{id}"),
-        "ok",
-    )
-    .await?;
+    app.audit(&ctx, Some(&who.account), if disabled { "account.disable" } else { "account.enable" }, &format!("account:{id}"), "ok")
+        .await?;
     accounts_page(&app, &who, false, vec![], "").await
 }
 
@@ -299,19 +206,9 @@ pub async fn account_reset_password(
         Err(AccountError::Store(e)) => return Err(e.into()),
         Err(e) => return Err(WebError::Internal(e.to_string())),
     };
-    app.audit(
-        &ctx,
-        Some(&who.account),
-        "account.reset_password",
-        &format!("account:{id}"),
-        "ok",
-    )
-    .await?;
+    app.audit(&ctx, Some(&who.account), "account.reset_password", &format!("account:{id}"), "ok").await?;
     let tr = crate::i18n::Tr::new(crate::i18n::Lang::parse(&who.account.lang));
-    let shown = vec![
-        (tr.t("accounts.login").to_string(), a.login),
-        (tr.t("accounts.temp_password").to_string(), pw),
-    ];
+    let shown = vec![(tr.t("accounts.login").to_string(), a.login), (tr.t("accounts.temp_password").to_string(), pw)];
     accounts_page(&app, &who, false, shown, "accounts.reset_done").await
 }
 
@@ -323,14 +220,7 @@ pub async fn account_unlock(
 ) -> Result<Response, WebError> {
     let a = account_in_scope(&app, &ctx, &who, id).await?;
     app.store.account_unlock(a.id).await?;
-    app.audit(
-        &ctx,
-        Some(&who.account),
-        "account.unlock",
-        &format!("account:{id}"),
-        "ok",
-    )
-    .await?;
+    app.audit(&ctx, Some(&who.account), "account.unlock", &format!("account:{id}"), "ok").await?;
     accounts_page(&app, &who, true, vec![], "").await
 }
 
@@ -343,19 +233,9 @@ pub async fn account_reset_totp(
     let a = account_in_scope(&app, &ctx, &who, id).await?;
     let secret = crate::auth::new_totp_secret();
     app.store.account_set_totp(a.id, Some(&secret)).await?;
-    app.audit(
-        &ctx,
-        Some(&who.account),
-        "account.reset_totp",
-        &format!("account:{id}"),
-        "ok",
-    )
-    .await?;
+    app.audit(&ctx, Some(&who.account), "account.reset_totp", &format!("account:{id}"), "ok").await?;
     let tr = crate::i18n::Tr::new(crate::i18n::Lang::parse(&who.account.lang));
-    let shown = vec![
-        (tr.t("accounts.login").to_string(), a.login),
-        (tr.t("accounts.totp_secret").to_string(), secret),
-    ];
+    let shown = vec![(tr.t("accounts.login").to_string(), a.login), (tr.t("accounts.totp_secret").to_string(), secret)];
     accounts_page(&app, &who, true, shown, "accounts.totp_reset_done").await
 }
 
@@ -371,8 +251,7 @@ pub async fn audit_log(
     who: Principal,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, WebError> {
-    app.audit(&ctx, Some(&who.account), "audit.read", "audit_log", "ok")
-        .await?;
+    app.audit(&ctx, Some(&who.account), "audit.read", "audit_log", "ok").await?;
     let rows = app
         .store
         .audit_recent(200, q.event.trim())
@@ -380,16 +259,8 @@ pub async fn audit_log(
         .into_iter()
         .map(|r| AuditRowView {
             seq: r.seq,
-            at: Utc
-                .timestamp_millis_opt(r.entry.at)
-                .single()
-                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-                .unwrap_or_default(),
-            who: if r.entry.login.is_empty() {
-                "—".into()
-            } else {
-                format!("{} ({})", r.entry.login, r.entry.role)
-            },
+            at: Utc.timestamp_millis_opt(r.entry.at).single().map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default(),
+            who: if r.entry.login.is_empty() { "—".into() } else { format!("{} ({})", r.entry.login, r.entry.role) },
             event: r.entry.event,
             object: r.entry.object,
             result: r.entry.result,
@@ -398,10 +269,6 @@ pub async fn audit_log(
         .collect();
     let c = Chrome::for_user(&who, String::new());
     let title = c.tr.t("audit.title").to_string();
-    let page = AuditPage {
-        c: Chrome { title, ..c },
-        filter: q.event,
-        rows,
-    };
+    let page = AuditPage { c: Chrome { title, ..c }, filter: q.event, rows };
     Ok(render(&page)?.into_response())
 }

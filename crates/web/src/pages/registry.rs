@@ -10,10 +10,7 @@ use wardbook_domain::FieldErrors;
 use wardbook_domain::access::Permission;
 use wardbook_domain::mask;
 use wardbook_domain::org::{OrgCode, OrgLevel};
-use wardbook_domain::registry::{
-    AddressInput, HousingKind, HousingUnitInput, IdKind, PersonCategory, PersonInput,
-    ResidenceInput,
-};
+use wardbook_domain::registry::{AddressInput, HousingKind, HousingUnitInput, IdKind, PersonCategory, PersonInput, ResidenceInput};
 use wardbook_store::StoreError;
 use wardbook_store::registry::{Registered, UnitRow};
 
@@ -23,23 +20,10 @@ use crate::views::{Chrome, Crumb, FieldView, FormPage, Link, ListPage, Row, rend
 use crate::{AppState, RequestCtx, WebError};
 
 /// Turns a scoped store miss into an audited 404.
-async fn found<T>(
-    app: &AppState,
-    ctx: &RequestCtx,
-    who: &Principal,
-    object: &str,
-    r: Result<T, StoreError>,
-) -> Result<T, WebError> {
+async fn found<T>(app: &AppState, ctx: &RequestCtx, who: &Principal, object: &str, r: Result<T, StoreError>) -> Result<T, WebError> {
     match r {
         Err(StoreError::NotFound) => {
-            app.audit(
-                ctx,
-                Some(&who.account),
-                "access.not_found",
-                object,
-                "not_found",
-            )
-            .await?;
+            app.audit(ctx, Some(&who.account), "access.not_found", object, "not_found").await?;
             Err(WebError::NotFound)
         }
         other => Ok(other?),
@@ -63,16 +47,8 @@ async fn crumbs(app: &AppState, who: &Principal, code: &OrgCode) -> Vec<Crumb> {
     }
     let mut out = vec![];
     for c in chain.into_iter().rev() {
-        let name = app
-            .store
-            .org_get(c.as_str())
-            .await
-            .map(|n| n.name)
-            .unwrap_or_else(|_| c.to_string());
-        out.push(Crumb {
-            href: format!("/org/{c}"),
-            text: name,
-        });
+        let name = app.store.org_get(c.as_str()).await.map(|n| n.name).unwrap_or_else(|_| c.to_string());
+        out.push(Crumb { href: format!("/org/{c}"), text: name });
     }
     out
 }
@@ -93,20 +69,11 @@ fn page(who: &Principal, heading: String) -> ListPage {
     }
 }
 
-fn form(
-    who: &Principal,
-    heading_key: &str,
-    action: String,
-    cancel: String,
-    fields: impl FnOnce(Tr) -> Vec<FieldView>,
-) -> FormPage {
+fn form(who: &Principal, heading_key: &str, action: String, cancel: String, fields: impl FnOnce(Tr) -> Vec<FieldView>) -> FormPage {
     let c = Chrome::for_user(who, String::new());
     let tr = c.tr;
     FormPage {
-        c: Chrome {
-            title: tr.t(heading_key).to_string(),
-            ..c
-        },
+        c: Chrome { title: tr.t(heading_key).to_string(), ..c },
         heading: tr.t(heading_key).to_string(),
         action,
         cancel,
@@ -117,27 +84,15 @@ fn form(
 }
 
 fn invalid(page: FormPage, errors: &FieldErrors) -> Result<Response, WebError> {
-    Ok((
-        StatusCode::UNPROCESSABLE_ENTITY,
-        render(&page.with_errors(errors))?,
-    )
-        .into_response())
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page.with_errors(errors))?).into_response())
 }
 
-fn options<T: Copy>(
-    all: &[T],
-    code: fn(T) -> &'static str,
-    prefix: &str,
-) -> Vec<(&'static str, String)> {
-    all.iter()
-        .map(|v| (code(*v), format!("{prefix}.{}", code(*v))))
-        .collect()
+fn options<T: Copy>(all: &[T], code: fn(T) -> &'static str, prefix: &str) -> Vec<(&'static str, String)> {
+    all.iter().map(|v| (code(*v), format!("{prefix}.{}", code(*v)))).collect()
 }
 
 fn unit_label(u: &UnitRow) -> String {
-    format!("{} {}", u.unit.unit, u.unit.room)
-        .trim()
-        .to_string()
+    format!("{} {}", u.unit.unit, u.unit.room).trim().to_string()
 }
 
 // ---- org tree ----
@@ -153,39 +108,20 @@ pub async fn org_view(
     Path(code): Path<String>,
 ) -> Result<Response, WebError> {
     let object = format!("org:{}", code.escape_debug());
-    let scoped = OrgCode::parse(&code)
-        .ok()
-        .filter(|c| who.account.org.contains(c.as_str()))
-        .ok_or(StoreError::NotFound);
+    let scoped = OrgCode::parse(&code).ok().filter(|c| who.account.org.contains(c.as_str())).ok_or(StoreError::NotFound);
     let code = found(&app, &ctx, &who, &object, scoped).await?;
-    let node = found(
-        &app,
-        &ctx,
-        &who,
-        &object,
-        app.store.org_get(code.as_str()).await,
-    )
-    .await?;
+    let node = found(&app, &ctx, &who, &object, app.store.org_get(code.as_str()).await).await?;
     let mut p = page(&who, node.name.clone());
     let tr = p.c.tr;
     p.crumbs = crumbs(&app, &who, &code).await;
-    p.facts.push((
-        tr.t(&format!("level.{}", code.level().code())).to_string(),
-        code.to_string(),
-    ));
+    p.facts.push((tr.t(&format!("level.{}", code.level().code())).to_string(), code.to_string()));
     if code.level() == OrgLevel::Grid {
         if who.account.role.can(Permission::HousingRead) {
             p.table_title = tr.t("org.buildings").to_string();
-            p.columns = vec![
-                tr.t("address.title").to_string(),
-                tr.t("org.units").to_string(),
-            ];
+            p.columns = vec![tr.t("address.title").to_string(), tr.t("org.units").to_string()];
             p.empty = tr.t("org.no_buildings").to_string();
             for a in app.store.addresses_in_grid(&who.account.org, &code).await? {
-                let label = format!(
-                    "{}{}{}",
-                    a.address.road, a.address.number, a.address.building
-                );
+                let label = format!("{}{}{}", a.address.road, a.address.number, a.address.building);
                 p.rows.push(Row {
                     href: format!("/addresses/{}", a.id),
                     cells: vec![label, a.unit_count.to_string()],
@@ -195,26 +131,14 @@ pub async fn org_view(
             }
         }
         if who.account.role.can(Permission::RegistryWrite) {
-            p.actions.push(Link {
-                href: format!("/org/{code}/addresses/new"),
-                text: tr.t("org.add_address").to_string(),
-            });
+            p.actions.push(Link { href: format!("/org/{code}/addresses/new"), text: tr.t("org.add_address").to_string() });
         }
     } else {
-        let child_level = code
-            .level()
-            .child()
-            .map(|l| tr.t(&format!("level.{}", l.code())).to_string())
-            .unwrap_or_default();
+        let child_level = code.level().child().map(|l| tr.t(&format!("level.{}", l.code())).to_string()).unwrap_or_default();
         p.table_title = tr.t("org.children").to_string();
         p.columns = vec![child_level, String::new()];
         for n in app.store.org_children(&code).await? {
-            p.rows.push(Row {
-                href: format!("/org/{}", n.code),
-                cells: vec![n.name, n.code.to_string()],
-                flag: false,
-                action: None,
-            });
+            p.rows.push(Row { href: format!("/org/{}", n.code), cells: vec![n.name, n.code.to_string()], flag: false, action: None });
         }
     }
     Ok(render(&p)?.into_response())
@@ -225,38 +149,15 @@ pub async fn org_view(
 fn address_fields(tr: Tr, a: &AddressInput, with_grid: bool) -> Vec<FieldView> {
     let mut f = vec![];
     if with_grid {
-        f.push(FieldView::new(
-            tr,
-            "grid_code",
-            "address.grid_code",
-            "text",
-            &a.grid_code,
-        ));
+        f.push(FieldView::new(tr, "grid_code", "address.grid_code", "text", &a.grid_code));
     }
     f.push(FieldView::new(tr, "road", "address.road", "text", &a.road));
-    f.push(FieldView::new(
-        tr,
-        "number",
-        "address.number",
-        "text",
-        &a.number,
-    ));
-    f.push(FieldView::new(
-        tr,
-        "building",
-        "address.building",
-        "text",
-        &a.building,
-    ));
+    f.push(FieldView::new(tr, "number", "address.number", "text", &a.number));
+    f.push(FieldView::new(tr, "building", "address.building", "text", &a.building));
     f
 }
 
-async fn grid_in_scope(
-    app: &AppState,
-    ctx: &RequestCtx,
-    who: &Principal,
-    code: &str,
-) -> Result<OrgCode, WebError> {
+async fn grid_in_scope(app: &AppState, ctx: &RequestCtx, who: &Principal, code: &str) -> Result<OrgCode, WebError> {
     let object = format!("org:{}", code.escape_debug());
     let grid = OrgCode::parse(code)
         .ok()
@@ -272,17 +173,9 @@ pub async fn address_new(
     Path(code): Path<String>,
 ) -> Result<Response, WebError> {
     let grid = grid_in_scope(&app, &ctx, &who, &code).await?;
-    let input = AddressInput {
-        grid_code: grid.to_string(),
-        ..Default::default()
-    };
-    let p = form(
-        &who,
-        "org.add_address",
-        format!("/org/{grid}/addresses/new"),
-        format!("/org/{grid}"),
-        |tr| address_fields(tr, &input, false),
-    );
+    let input = AddressInput { grid_code: grid.to_string(), ..Default::default() };
+    let p =
+        form(&who, "org.add_address", format!("/org/{grid}/addresses/new"), format!("/org/{grid}"), |tr| address_fields(tr, &input, false));
     Ok(render(&p)?.into_response())
 }
 
@@ -298,59 +191,27 @@ pub async fn address_create(
     let address = match input.validate() {
         Ok(a) => a,
         Err(e) => {
-            let p = form(
-                &who,
-                "org.add_address",
-                format!("/org/{grid}/addresses/new"),
-                format!("/org/{grid}"),
-                |tr| address_fields(tr, &input, false),
-            );
+            let p = form(&who, "org.add_address", format!("/org/{grid}/addresses/new"), format!("/org/{grid}"), |tr| {
+                address_fields(tr, &input, false)
+            });
             return invalid(p, &e);
         }
     };
-    let id = app
-        .store
-        .address_create(&who.account.org, &address, app.now_ms())
-        .await?;
-    app.audit(
-        &ctx,
-        Some(&who.account),
-        "address.create",
-        &format!("address:{id}"),
-        "ok",
-    )
-    .await?;
+    let id = app.store.address_create(&who.account.org, &address, app.now_ms()).await?;
+    app.audit(&ctx, Some(&who.account), "address.create", &format!("address:{id}"), "ok").await?;
     Ok(Redirect::to(&format!("/addresses/{id}")).into_response())
 }
 
-pub async fn address_view(
-    State(app): State<AppState>,
-    ctx: RequestCtx,
-    who: Principal,
-    Path(id): Path<i64>,
-) -> Result<Response, WebError> {
+pub async fn address_view(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>) -> Result<Response, WebError> {
     let scope = &who.account.org;
-    let a = found(
-        &app,
-        &ctx,
-        &who,
-        &format!("address:{id}"),
-        app.store.address_get(scope, id).await,
-    )
-    .await?;
+    let a = found(&app, &ctx, &who, &format!("address:{id}"), app.store.address_get(scope, id).await).await?;
     let units = app.store.units_of_address(scope, id).await?;
-    let label = format!(
-        "{}{}{}",
-        a.address.road, a.address.number, a.address.building
-    );
+    let label = format!("{}{}{}", a.address.road, a.address.number, a.address.building);
     let mut p = page(&who, label);
     let tr = p.c.tr;
     p.crumbs = crumbs(&app, &who, &a.address.grid).await;
     p.table_title = tr.t("address.units").to_string();
-    p.columns = ["unit.room", "unit.kind", "unit.capacity", "unit.occupants"]
-        .iter()
-        .map(|k| tr.t(k).to_string())
-        .collect();
+    p.columns = ["unit.room", "unit.kind", "unit.capacity", "unit.occupants"].iter().map(|k| tr.t(k).to_string()).collect();
     p.empty = "—".into();
     for u in units {
         let over = u.occupants > u.unit.capacity;
@@ -360,53 +221,24 @@ pub async fn address_view(
             u.unit.capacity.to_string(),
             u.occupants.to_string(),
         ];
-        p.rows.push(Row {
-            href: format!("/units/{}", u.id),
-            cells,
-            flag: over,
-            action: None,
-        });
+        p.rows.push(Row { href: format!("/units/{}", u.id), cells, flag: over, action: None });
     }
     if who.account.role.can(Permission::RegistryWrite) {
-        p.actions.push(Link {
-            href: format!("/addresses/{id}/units/new"),
-            text: tr.t("address.add_unit").to_string(),
-        });
-        p.actions.push(Link {
-            href: format!("/addresses/{id}/edit"),
-            text: tr.t("address.edit").to_string(),
-        });
+        p.actions.push(Link { href: format!("/addresses/{id}/units/new"), text: tr.t("address.add_unit").to_string() });
+        p.actions.push(Link { href: format!("/addresses/{id}/edit"), text: tr.t("address.edit").to_string() });
     }
     Ok(render(&p)?.into_response())
 }
 
-pub async fn address_edit(
-    State(app): State<AppState>,
-    ctx: RequestCtx,
-    who: Principal,
-    Path(id): Path<i64>,
-) -> Result<Response, WebError> {
-    let a = found(
-        &app,
-        &ctx,
-        &who,
-        &format!("address:{id}"),
-        app.store.address_get(&who.account.org, id).await,
-    )
-    .await?;
+pub async fn address_edit(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>) -> Result<Response, WebError> {
+    let a = found(&app, &ctx, &who, &format!("address:{id}"), app.store.address_get(&who.account.org, id).await).await?;
     let input = AddressInput {
         grid_code: a.address.grid.to_string(),
         road: a.address.road,
         number: a.address.number,
         building: a.address.building,
     };
-    let p = form(
-        &who,
-        "address.edit",
-        format!("/addresses/{id}/edit"),
-        format!("/addresses/{id}"),
-        |tr| address_fields(tr, &input, true),
-    );
+    let p = form(&who, "address.edit", format!("/addresses/{id}/edit"), format!("/addresses/{id}"), |tr| address_fields(tr, &input, true));
     Ok(render(&p)?.into_response())
 }
 
@@ -417,22 +249,10 @@ pub async fn address_update(
     Path(id): Path<i64>,
     Form(input): Form<AddressInput>,
 ) -> Result<Response, WebError> {
-    found(
-        &app,
-        &ctx,
-        &who,
-        &format!("address:{id}"),
-        app.store.address_get(&who.account.org, id).await,
-    )
-    .await?;
+    found(&app, &ctx, &who, &format!("address:{id}"), app.store.address_get(&who.account.org, id).await).await?;
     let mut errors = FieldErrors::new();
     let address = match input.validate() {
-        Ok(a)
-            if who.account.org.contains(a.grid.as_str())
-                && app.store.org_get(a.grid.as_str()).await.is_ok() =>
-        {
-            Some(a)
-        }
+        Ok(a) if who.account.org.contains(a.grid.as_str()) && app.store.org_get(a.grid.as_str()).await.is_ok() => Some(a),
         Ok(_) => {
             errors.add("grid_code", "err.grid");
             None
@@ -443,26 +263,12 @@ pub async fn address_update(
         }
     };
     let Some(address) = address else {
-        let p = form(
-            &who,
-            "address.edit",
-            format!("/addresses/{id}/edit"),
-            format!("/addresses/{id}"),
-            |tr| address_fields(tr, &input, true),
-        );
+        let p =
+            form(&who, "address.edit", format!("/addresses/{id}/edit"), format!("/addresses/{id}"), |tr| address_fields(tr, &input, true));
         return invalid(p, &errors);
     };
-    app.store
-        .address_update(&who.account.org, id, &address, app.now_ms())
-        .await?;
-    app.audit(
-        &ctx,
-        Some(&who.account),
-        "address.update",
-        &format!("address:{id}"),
-        "ok",
-    )
-    .await?;
+    app.store.address_update(&who.account.org, id, &address, app.now_ms()).await?;
+    app.audit(&ctx, Some(&who.account), "address.update", &format!("address:{id}"), "ok").await?;
     Ok(Redirect::to(&format!("/addresses/{id}")).into_response())
 }
 
@@ -473,39 +279,15 @@ fn unit_fields(tr: Tr, u: &HousingUnitInput) -> Vec<FieldView> {
         FieldView::new(tr, "unit", "unit.unit", "text", &u.unit),
         FieldView::new(tr, "floor", "unit.floor", "number", &u.floor),
         FieldView::new(tr, "room", "unit.room", "text", &u.room),
-        FieldView::select(
-            tr,
-            "kind",
-            "unit.kind",
-            &u.kind,
-            &options(HousingKind::ALL, HousingKind::code, "kind"),
-        ),
+        FieldView::select(tr, "kind", "unit.kind", &u.kind, &options(HousingKind::ALL, HousingKind::code, "kind")),
         FieldView::new(tr, "capacity", "unit.capacity", "number", &u.capacity),
     ]
 }
 
-pub async fn unit_new(
-    State(app): State<AppState>,
-    ctx: RequestCtx,
-    who: Principal,
-    Path(id): Path<i64>,
-) -> Result<Response, WebError> {
-    found(
-        &app,
-        &ctx,
-        &who,
-        &format!("address:{id}"),
-        app.store.address_get(&who.account.org, id).await,
-    )
-    .await?;
+pub async fn unit_new(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>) -> Result<Response, WebError> {
+    found(&app, &ctx, &who, &format!("address:{id}"), app.store.address_get(&who.account.org, id).await).await?;
     let input = HousingUnitInput::default();
-    let p = form(
-        &who,
-        "address.add_unit",
-        format!("/addresses/{id}/units/new"),
-        format!("/addresses/{id}"),
-        |tr| unit_fields(tr, &input),
-    );
+    let p = form(&who, "address.add_unit", format!("/addresses/{id}/units/new"), format!("/addresses/{id}"), |tr| unit_fields(tr, &input));
     Ok(render(&p)?.into_response())
 }
 
@@ -516,88 +298,37 @@ pub async fn unit_create(
     Path(id): Path<i64>,
     Form(input): Form<HousingUnitInput>,
 ) -> Result<Response, WebError> {
-    found(
-        &app,
-        &ctx,
-        &who,
-        &format!("address:{id}"),
-        app.store.address_get(&who.account.org, id).await,
-    )
-    .await?;
+    found(&app, &ctx, &who, &format!("address:{id}"), app.store.address_get(&who.account.org, id).await).await?;
     let unit = match input.validate() {
         Ok(u) => u,
         Err(e) => {
-            let p = form(
-                &who,
-                "address.add_unit",
-                format!("/addresses/{id}/units/new"),
-                format!("/addresses/{id}"),
-                |tr| unit_fields(tr, &input),
-            );
+            let p = form(&who, "address.add_unit", format!("/addresses/{id}/units/new"), format!("/addresses/{id}"), |tr| {
+                unit_fields(tr, &input)
+            });
             return invalid(p, &e);
         }
     };
-    let unit_id = app
-        .store
-        .unit_create(&who.account.org, id, &unit, app.now_ms())
-        .await?;
-    app.audit(
-        &ctx,
-        Some(&who.account),
-        "unit.create",
-        &format!("unit:{unit_id}"),
-        "ok",
-    )
-    .await?;
+    let unit_id = app.store.unit_create(&who.account.org, id, &unit, app.now_ms()).await?;
+    app.audit(&ctx, Some(&who.account), "unit.create", &format!("unit:{unit_id}"), "ok").await?;
     Ok(Redirect::to(&format!("/units/{unit_id}")).into_response())
 }
 
-pub async fn unit_view(
-    State(app): State<AppState>,
-    ctx: RequestCtx,
-    who: Principal,
-    Path(id): Path<i64>,
-) -> Result<Response, WebError> {
+pub async fn unit_view(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>) -> Result<Response, WebError> {
     let scope = &who.account.org;
-    let u = found(
-        &app,
-        &ctx,
-        &who,
-        &format!("unit:{id}"),
-        app.store.unit_get(scope, id).await,
-    )
-    .await?;
+    let u = found(&app, &ctx, &who, &format!("unit:{id}"), app.store.unit_get(scope, id).await).await?;
     let a = app.store.address_get(scope, u.address_id).await?;
-    let heading = format!(
-        "{}{}{} {}",
-        a.address.road,
-        a.address.number,
-        a.address.building,
-        unit_label(&u)
-    );
+    let heading = format!("{}{}{} {}", a.address.road, a.address.number, a.address.building, unit_label(&u));
     let mut p = page(&who, heading);
     let tr = p.c.tr;
     p.crumbs = crumbs(&app, &who, &a.address.grid).await;
     p.crumbs.push(Crumb {
         href: format!("/addresses/{}", a.id),
-        text: format!(
-            "{}{}{}",
-            a.address.road, a.address.number, a.address.building
-        ),
+        text: format!("{}{}{}", a.address.road, a.address.number, a.address.building),
     });
     p.facts = vec![
-        (
-            tr.t("unit.kind").to_string(),
-            tr.t(&format!("kind.{}", u.unit.kind.code())).to_string(),
-        ),
-        (
-            tr.t("unit.floor").to_string(),
-            u.unit.floor.map(|f| f.to_string()).unwrap_or_default(),
-        ),
-        (
-            tr.t("unit.capacity").to_string(),
-            u.unit.capacity.to_string(),
-        ),
+        (tr.t("unit.kind").to_string(), tr.t(&format!("kind.{}", u.unit.kind.code())).to_string()),
+        (tr.t("unit.floor").to_string(), u.unit.floor.map(|f| f.to_string()).unwrap_or_default()),
+        (tr.t("unit.capacity").to_string(), u.unit.capacity.to_string()),
         (tr.t("unit.occupants").to_string(), u.occupants.to_string()),
     ];
     if u.occupants > u.unit.capacity {
@@ -605,26 +336,12 @@ pub async fn unit_view(
     }
     if who.account.role.can(Permission::PersonRead) {
         // Listing who lives here is a read of personal data: audited before it is shown.
-        app.audit(
-            &ctx,
-            Some(&who.account),
-            "unit.residents.view",
-            &format!("unit:{id}"),
-            "ok",
-        )
-        .await?;
+        app.audit(&ctx, Some(&who.account), "unit.residents.view", &format!("unit:{id}"), "ok").await?;
         p.table_title = tr.t("unit.residents").to_string();
-        p.columns = ["person.name", "residence.from", "residence.to"]
-            .iter()
-            .map(|k| tr.t(k).to_string())
-            .collect();
+        p.columns = ["person.name", "residence.from", "residence.to"].iter().map(|k| tr.t(k).to_string()).collect();
         p.empty = tr.t("unit.no_residents").to_string();
         for r in app.store.residences_of_unit(scope, id).await? {
-            let to = r
-                .residence
-                .to
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| tr.t("residence.current").to_string());
+            let to = r.residence.to.map(|d| d.to_string()).unwrap_or_else(|| tr.t("residence.current").to_string());
             p.rows.push(Row {
                 href: format!("/people/{}", r.person_id),
                 cells: vec![r.label, r.residence.from.to_string(), to],
@@ -634,32 +351,14 @@ pub async fn unit_view(
         }
     }
     if who.account.role.can(Permission::RegistryWrite) {
-        p.actions.push(Link {
-            href: format!("/units/{id}/people/new"),
-            text: tr.t("unit.add_person").to_string(),
-        });
-        p.actions.push(Link {
-            href: format!("/units/{id}/edit"),
-            text: tr.t("unit.edit").to_string(),
-        });
+        p.actions.push(Link { href: format!("/units/{id}/people/new"), text: tr.t("unit.add_person").to_string() });
+        p.actions.push(Link { href: format!("/units/{id}/edit"), text: tr.t("unit.edit").to_string() });
     }
     Ok(render(&p)?.into_response())
 }
 
-pub async fn unit_edit(
-    State(app): State<AppState>,
-    ctx: RequestCtx,
-    who: Principal,
-    Path(id): Path<i64>,
-) -> Result<Response, WebError> {
-    let u = found(
-        &app,
-        &ctx,
-        &who,
-        &format!("unit:{id}"),
-        app.store.unit_get(&who.account.org, id).await,
-    )
-    .await?;
+pub async fn unit_edit(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>) -> Result<Response, WebError> {
+    let u = found(&app, &ctx, &who, &format!("unit:{id}"), app.store.unit_get(&who.account.org, id).await).await?;
     let input = HousingUnitInput {
         unit: u.unit.unit,
         floor: u.unit.floor.map(|f| f.to_string()).unwrap_or_default(),
@@ -667,13 +366,7 @@ pub async fn unit_edit(
         kind: u.unit.kind.code().into(),
         capacity: u.unit.capacity.to_string(),
     };
-    let p = form(
-        &who,
-        "unit.edit",
-        format!("/units/{id}/edit"),
-        format!("/units/{id}"),
-        |tr| unit_fields(tr, &input),
-    );
+    let p = form(&who, "unit.edit", format!("/units/{id}/edit"), format!("/units/{id}"), |tr| unit_fields(tr, &input));
     Ok(render(&p)?.into_response())
 }
 
@@ -684,38 +377,16 @@ pub async fn unit_update(
     Path(id): Path<i64>,
     Form(input): Form<HousingUnitInput>,
 ) -> Result<Response, WebError> {
-    found(
-        &app,
-        &ctx,
-        &who,
-        &format!("unit:{id}"),
-        app.store.unit_get(&who.account.org, id).await,
-    )
-    .await?;
+    found(&app, &ctx, &who, &format!("unit:{id}"), app.store.unit_get(&who.account.org, id).await).await?;
     let unit = match input.validate() {
         Ok(u) => u,
         Err(e) => {
-            let p = form(
-                &who,
-                "unit.edit",
-                format!("/units/{id}/edit"),
-                format!("/units/{id}"),
-                |tr| unit_fields(tr, &input),
-            );
+            let p = form(&who, "unit.edit", format!("/units/{id}/edit"), format!("/units/{id}"), |tr| unit_fields(tr, &input));
             return invalid(p, &e);
         }
     };
-    app.store
-        .unit_update(&who.account.org, id, &unit, app.now_ms())
-        .await?;
-    app.audit(
-        &ctx,
-        Some(&who.account),
-        "unit.update",
-        &format!("unit:{id}"),
-        "ok",
-    )
-    .await?;
+    app.store.unit_update(&who.account.org, id, &unit, app.now_ms()).await?;
+    app.audit(&ctx, Some(&who.account), "unit.update", &format!("unit:{id}"), "ok").await?;
     Ok(Redirect::to(&format!("/units/{id}")).into_response())
 }
 
@@ -724,46 +395,19 @@ pub async fn unit_update(
 fn person_fields(tr: Tr, p: &PersonInput) -> Vec<FieldView> {
     vec![
         FieldView::new(tr, "name", "person.name", "text", &p.name),
-        FieldView::select(
-            tr,
-            "gender",
-            "person.gender",
-            &p.gender,
-            &[("M", "gender.M".into()), ("F", "gender.F".into())],
-        ),
+        FieldView::select(tr, "gender", "person.gender", &p.gender, &[("M", "gender.M".into()), ("F", "gender.F".into())]),
         FieldView::new(tr, "birth_date", "person.birth_date", "date", &p.birth_date),
-        FieldView::select(
-            tr,
-            "category",
-            "person.category",
-            &p.category,
-            &options(PersonCategory::ALL, PersonCategory::code, "category"),
-        ),
-        FieldView::select(
-            tr,
-            "id_kind",
-            "person.id_kind",
-            &p.id_kind,
-            &options(IdKind::ALL, IdKind::code, "id_kind"),
-        ),
+        FieldView::select(tr, "category", "person.category", &p.category, &options(PersonCategory::ALL, PersonCategory::code, "category")),
+        FieldView::select(tr, "id_kind", "person.id_kind", &p.id_kind, &options(IdKind::ALL, IdKind::code, "id_kind")),
         FieldView::new(tr, "id_number", "person.id_number", "text", &p.id_number),
-        FieldView::new(
-            tr,
-            "nationality",
-            "person.nationality",
-            "text",
-            &p.nationality,
-        ),
+        FieldView::new(tr, "nationality", "person.nationality", "text", &p.nationality),
         FieldView::new(tr, "mrz", "person.mrz", "textarea", &p.mrz),
         FieldView::new(tr, "phone", "person.phone", "text", &p.phone),
     ]
 }
 
 fn residence_fields(tr: Tr, r: &ResidenceInput) -> Vec<FieldView> {
-    vec![
-        FieldView::new(tr, "from", "residence.from", "date", &r.from),
-        FieldView::new(tr, "to", "residence.to", "date", &r.to),
-    ]
+    vec![FieldView::new(tr, "from", "residence.from", "date", &r.from), FieldView::new(tr, "to", "residence.to", "date", &r.to)]
 }
 
 #[derive(serde::Deserialize)]
@@ -775,43 +419,18 @@ pub struct PersonWithResidence {
 }
 
 fn person_new_form(who: &Principal, id: i64, input: &PersonWithResidence) -> FormPage {
-    form(
-        who,
-        "unit.add_person",
-        format!("/units/{id}/people/new"),
-        format!("/units/{id}"),
-        |tr| {
-            let mut f = person_fields(tr, &input.person);
-            f.extend(residence_fields(tr, &input.residence));
-            f
-        },
-    )
+    form(who, "unit.add_person", format!("/units/{id}/people/new"), format!("/units/{id}"), |tr| {
+        let mut f = person_fields(tr, &input.person);
+        f.extend(residence_fields(tr, &input.residence));
+        f
+    })
 }
 
-pub async fn person_new(
-    State(app): State<AppState>,
-    ctx: RequestCtx,
-    who: Principal,
-    Path(id): Path<i64>,
-) -> Result<Response, WebError> {
-    found(
-        &app,
-        &ctx,
-        &who,
-        &format!("unit:{id}"),
-        app.store.unit_get(&who.account.org, id).await,
-    )
-    .await?;
+pub async fn person_new(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>) -> Result<Response, WebError> {
+    found(&app, &ctx, &who, &format!("unit:{id}"), app.store.unit_get(&who.account.org, id).await).await?;
     let input = PersonWithResidence {
-        person: PersonInput {
-            id_kind: "rid".into(),
-            category: "registered".into(),
-            ..Default::default()
-        },
-        residence: ResidenceInput {
-            from: today(&app).to_string(),
-            to: String::new(),
-        },
+        person: PersonInput { id_kind: "rid".into(), category: "registered".into(), ..Default::default() },
+        residence: ResidenceInput { from: today(&app).to_string(), to: String::new() },
     };
     Ok(render(&person_new_form(&who, id, &input))?.into_response())
 }
@@ -823,18 +442,8 @@ pub async fn person_create(
     Path(id): Path<i64>,
     Form(input): Form<PersonWithResidence>,
 ) -> Result<Response, WebError> {
-    found(
-        &app,
-        &ctx,
-        &who,
-        &format!("unit:{id}"),
-        app.store.unit_get(&who.account.org, id).await,
-    )
-    .await?;
-    let (person, residence) = match (
-        input.person.validate(today(&app)),
-        input.residence.validate(),
-    ) {
+    found(&app, &ctx, &who, &format!("unit:{id}"), app.store.unit_get(&who.account.org, id).await).await?;
+    let (person, residence) = match (input.person.validate(today(&app)), input.residence.validate()) {
         (Ok(p), Ok(r)) => (p, r),
         (p, r) => {
             let mut errors = p.err().unwrap_or_default();
@@ -842,40 +451,15 @@ pub async fn person_create(
             return invalid(person_new_form(&who, id, &input), &errors);
         }
     };
-    match app
-        .store
-        .person_register(&who.account.org, id, &person, &residence, app.now_ms())
-        .await
-    {
+    match app.store.person_register(&who.account.org, id, &person, &residence, app.now_ms()).await {
         Ok(Registered::NewPerson(pid)) => {
-            app.audit(
-                &ctx,
-                Some(&who.account),
-                "person.create",
-                &format!("person:{pid}"),
-                "ok",
-            )
-            .await?;
+            app.audit(&ctx, Some(&who.account), "person.create", &format!("person:{pid}"), "ok").await?;
         }
         Ok(Registered::ExistingPerson(pid)) => {
-            app.audit(
-                &ctx,
-                Some(&who.account),
-                "residence.create",
-                &format!("person:{pid}"),
-                "linked_existing",
-            )
-            .await?;
+            app.audit(&ctx, Some(&who.account), "residence.create", &format!("person:{pid}"), "linked_existing").await?;
         }
         Err(StoreError::Conflict("id_number")) => {
-            app.audit(
-                &ctx,
-                Some(&who.account),
-                "person.create",
-                &format!("unit:{id}"),
-                "id_conflict",
-            )
-            .await?;
+            app.audit(&ctx, Some(&who.account), "person.create", &format!("unit:{id}"), "id_conflict").await?;
             let mut errors = FieldErrors::new();
             errors.add("id_number", "err.id_number.conflict");
             return invalid(person_new_form(&who, id, &input), &errors);
@@ -885,29 +469,10 @@ pub async fn person_create(
     Ok(Redirect::to(&format!("/units/{id}")).into_response())
 }
 
-pub async fn person_view(
-    State(app): State<AppState>,
-    ctx: RequestCtx,
-    who: Principal,
-    Path(id): Path<i64>,
-) -> Result<Response, WebError> {
+pub async fn person_view(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>) -> Result<Response, WebError> {
     let scope = &who.account.org;
-    let row = found(
-        &app,
-        &ctx,
-        &who,
-        &format!("person:{id}"),
-        app.store.person_get(scope, id).await,
-    )
-    .await?;
-    app.audit(
-        &ctx,
-        Some(&who.account),
-        "person.view",
-        &format!("person:{id}"),
-        "ok",
-    )
-    .await?;
+    let row = found(&app, &ctx, &who, &format!("person:{id}"), app.store.person_get(scope, id).await).await?;
+    app.audit(&ctx, Some(&who.account), "person.view", &format!("person:{id}"), "ok").await?;
     let p = &row.person;
     let mut page = page(&who, p.name.clone());
     let tr = page.c.tr;
@@ -919,48 +484,20 @@ pub async fn person_view(
         IdKind::Passport => mask::document(&p.id_number),
     };
     page.facts = vec![
-        (
-            tr.t("person.gender").to_string(),
-            tr.t(&format!("gender.{}", p.gender.code())).to_string(),
-        ),
-        (
-            tr.t("person.birth_date").to_string(),
-            p.birth_date.to_string(),
-        ),
-        (
-            tr.t("person.category").to_string(),
-            tr.t(&format!("category.{}", p.category.code())).to_string(),
-        ),
-        (
-            tr.t("person.id_kind").to_string(),
-            tr.t(&format!("id_kind.{}", p.id_kind.code())).to_string(),
-        ),
+        (tr.t("person.gender").to_string(), tr.t(&format!("gender.{}", p.gender.code())).to_string()),
+        (tr.t("person.birth_date").to_string(), p.birth_date.to_string()),
+        (tr.t("person.category").to_string(), tr.t(&format!("category.{}", p.category.code())).to_string()),
+        (tr.t("person.id_kind").to_string(), tr.t(&format!("id_kind.{}", p.id_kind.code())).to_string()),
         (tr.t("person.id_number").to_string(), id_shown),
-        (
-            tr.t("person.nationality").to_string(),
-            p.nationality.clone(),
-        ),
-        (
-            tr.t("person.phone").to_string(),
-            p.phone.as_deref().map(mask::phone).unwrap_or_default(),
-        ),
+        (tr.t("person.nationality").to_string(), p.nationality.clone()),
+        (tr.t("person.phone").to_string(), p.phone.as_deref().map(mask::phone).unwrap_or_default()),
     ];
     page.table_title = tr.t("person.residences").to_string();
-    page.columns = ["residence.address", "residence.from", "residence.to"]
-        .iter()
-        .map(|k| tr.t(k).to_string())
-        .collect();
+    page.columns = ["residence.address", "residence.from", "residence.to"].iter().map(|k| tr.t(k).to_string()).collect();
     let can_write = who.account.role.can(Permission::RegistryWrite);
     for r in app.store.residences_of_person(scope, id).await? {
-        let to = r
-            .residence
-            .to
-            .map(|d| d.to_string())
-            .unwrap_or_else(|| tr.t("residence.current").to_string());
-        let action = can_write.then(|| Link {
-            href: format!("/residences/{}/edit", r.id),
-            text: tr.t("residence.edit").to_string(),
-        });
+        let to = r.residence.to.map(|d| d.to_string()).unwrap_or_else(|| tr.t("residence.current").to_string());
+        let action = can_write.then(|| Link { href: format!("/residences/{}/edit", r.id), text: tr.t("residence.edit").to_string() });
         page.rows.push(Row {
             href: format!("/units/{}", r.unit_id),
             cells: vec![r.label, r.residence.from.to_string(), to],
@@ -969,36 +506,14 @@ pub async fn person_view(
         });
     }
     if can_write {
-        page.actions.push(Link {
-            href: format!("/people/{id}/edit"),
-            text: tr.t("person.edit").to_string(),
-        });
+        page.actions.push(Link { href: format!("/people/{id}/edit"), text: tr.t("person.edit").to_string() });
     }
     Ok(render(&page)?.into_response())
 }
 
-pub async fn person_edit(
-    State(app): State<AppState>,
-    ctx: RequestCtx,
-    who: Principal,
-    Path(id): Path<i64>,
-) -> Result<Response, WebError> {
-    let row = found(
-        &app,
-        &ctx,
-        &who,
-        &format!("person:{id}"),
-        app.store.person_get(&who.account.org, id).await,
-    )
-    .await?;
-    app.audit(
-        &ctx,
-        Some(&who.account),
-        "person.view",
-        &format!("person:{id}"),
-        "edit_form",
-    )
-    .await?;
+pub async fn person_edit(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>) -> Result<Response, WebError> {
+    let row = found(&app, &ctx, &who, &format!("person:{id}"), app.store.person_get(&who.account.org, id).await).await?;
+    app.audit(&ctx, Some(&who.account), "person.view", &format!("person:{id}"), "edit_form").await?;
     let p = row.person;
     let input = PersonInput {
         name: p.name,
@@ -1011,13 +526,7 @@ pub async fn person_edit(
         mrz: String::new(),
         phone: p.phone.unwrap_or_default(),
     };
-    let page = form(
-        &who,
-        "person.edit",
-        format!("/people/{id}/edit"),
-        format!("/people/{id}"),
-        |tr| person_fields(tr, &input),
-    );
+    let page = form(&who, "person.edit", format!("/people/{id}/edit"), format!("/people/{id}"), |tr| person_fields(tr, &input));
     Ok(render(&page)?.into_response())
 }
 
@@ -1028,35 +537,15 @@ pub async fn person_update(
     Path(id): Path<i64>,
     Form(input): Form<PersonInput>,
 ) -> Result<Response, WebError> {
-    found(
-        &app,
-        &ctx,
-        &who,
-        &format!("person:{id}"),
-        app.store.person_get(&who.account.org, id).await,
-    )
-    .await?;
+    found(&app, &ctx, &who, &format!("person:{id}"), app.store.person_get(&who.account.org, id).await).await?;
     let redo = |errors: &FieldErrors| {
-        invalid(
-            form(
-                &who,
-                "person.edit",
-                format!("/people/{id}/edit"),
-                format!("/people/{id}"),
-                |tr| person_fields(tr, &input),
-            ),
-            errors,
-        )
+        invalid(form(&who, "person.edit", format!("/people/{id}/edit"), format!("/people/{id}"), |tr| person_fields(tr, &input)), errors)
     };
     let person = match input.validate(today(&app)) {
         Ok(p) => p,
         Err(e) => return redo(&e),
     };
-    match app
-        .store
-        .person_update(&who.account.org, id, &person, app.now_ms())
-        .await
-    {
+    match app.store.person_update(&who.account.org, id, &person, app.now_ms()).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             let mut e = FieldErrors::new();
@@ -1065,14 +554,7 @@ pub async fn person_update(
         }
         Err(e) => return Err(e.into()),
     }
-    app.audit(
-        &ctx,
-        Some(&who.account),
-        "person.update",
-        &format!("person:{id}"),
-        "ok",
-    )
-    .await?;
+    app.audit(&ctx, Some(&who.account), "person.update", &format!("person:{id}"), "ok").await?;
     Ok(Redirect::to(&format!("/people/{id}")).into_response())
 }
 
@@ -1082,25 +564,11 @@ pub async fn residence_edit(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    let r = found(
-        &app,
-        &ctx,
-        &who,
-        &format!("residence:{id}"),
-        app.store.residence_get(&who.account.org, id).await,
-    )
-    .await?;
-    let input = ResidenceInput {
-        from: r.residence.from.to_string(),
-        to: r.residence.to.map(|d| d.to_string()).unwrap_or_default(),
-    };
-    let page = form(
-        &who,
-        "residence.edit",
-        format!("/residences/{id}/edit"),
-        format!("/people/{}", r.person_id),
-        |tr| residence_fields(tr, &input),
-    );
+    let r = found(&app, &ctx, &who, &format!("residence:{id}"), app.store.residence_get(&who.account.org, id).await).await?;
+    let input = ResidenceInput { from: r.residence.from.to_string(), to: r.residence.to.map(|d| d.to_string()).unwrap_or_default() };
+    let page = form(&who, "residence.edit", format!("/residences/{id}/edit"), format!("/people/{}", r.person_id), |tr| {
+        residence_fields(tr, &input)
+    });
     Ok(render(&page)?.into_response())
 }
 
@@ -1111,37 +579,17 @@ pub async fn residence_update(
     Path(id): Path<i64>,
     Form(input): Form<ResidenceInput>,
 ) -> Result<Response, WebError> {
-    let r = found(
-        &app,
-        &ctx,
-        &who,
-        &format!("residence:{id}"),
-        app.store.residence_get(&who.account.org, id).await,
-    )
-    .await?;
+    let r = found(&app, &ctx, &who, &format!("residence:{id}"), app.store.residence_get(&who.account.org, id).await).await?;
     let residence = match input.validate() {
         Ok(v) => v,
         Err(e) => {
-            let page = form(
-                &who,
-                "residence.edit",
-                format!("/residences/{id}/edit"),
-                format!("/people/{}", r.person_id),
-                |tr| residence_fields(tr, &input),
-            );
+            let page = form(&who, "residence.edit", format!("/residences/{id}/edit"), format!("/people/{}", r.person_id), |tr| {
+                residence_fields(tr, &input)
+            });
             return invalid(page, &e);
         }
     };
-    app.store
-        .residence_update(&who.account.org, id, &residence, app.now_ms())
-        .await?;
-    app.audit(
-        &ctx,
-        Some(&who.account),
-        "residence.update",
-        &format!("residence:{id}"),
-        "ok",
-    )
-    .await?;
+    app.store.residence_update(&who.account.org, id, &residence, app.now_ms()).await?;
+    app.audit(&ctx, Some(&who.account), "residence.update", &format!("residence:{id}"), "ok").await?;
     Ok(Redirect::to(&format!("/people/{}", r.person_id)).into_response())
 }

@@ -19,17 +19,11 @@ fn concrete(app: &App, path: &str, victim_account: i64) -> String {
     } else {
         f.residence.to_string()
     };
-    path.replace("{code}", crate::harness::GRID1)
-        .replace("{file}", "style.css")
-        .replace("{id}", &id)
+    path.replace("{code}", crate::harness::GRID1).replace("{file}", "style.css").replace("{id}", &id)
 }
 
 async fn call(app: &App, s: &Session, method: &str, path: &str) -> reqwest::Response {
-    if method == "GET" {
-        s.get(app, path).await
-    } else {
-        s.post(app, path, &[]).await
-    }
+    if method == "GET" { s.get(app, path).await } else { s.post(app, path, &[]).await }
 }
 
 #[tokio::test]
@@ -37,18 +31,8 @@ async fn every_role_against_every_route() {
     let app = spawn_app().await;
     let org = wardbook_domain::org::OrgCode::parse(crate::harness::COMMUNITY).expect("org");
     let now = wardbook_domain::clock::Clock::now(app.clock.as_ref()).timestamp_millis();
-    let victim = wardbook_web::accounts::create(
-        &app.store,
-        now,
-        "victim",
-        "被操作账号",
-        Role::Volunteer,
-        &org,
-        None,
-    )
-    .await
-    .expect("victim")
-    .id;
+    let victim =
+        wardbook_web::accounts::create(&app.store, now, "victim", "被操作账号", Role::Volunteer, &org, None).await.expect("victim").id;
     let routes = specs();
     assert!(routes.len() > 30);
     for role in Role::ALL {
@@ -65,24 +49,13 @@ async fn every_role_against_every_route() {
                 _ => true,
             };
             if allowed {
-                assert!(
-                    status != 403 && status != 404,
-                    "{role:?} {} {path} should be allowed, got {status}",
-                    r.method
-                );
+                assert!(status != 403 && status != 404, "{role:?} {} {path} should be allowed, got {status}", r.method);
             } else {
-                assert_eq!(
-                    status, 403,
-                    "{role:?} {} {path} should be forbidden",
-                    r.method
-                );
+                assert_eq!(status, 403, "{role:?} {} {path} should be forbidden", r.method);
             }
         }
         // Routes that reset passwords or disable accounts act on the victim; put it back.
-        app.store
-            .account_set_disabled(victim, false)
-            .await
-            .expect("enable");
+        app.store.account_set_disabled(victim, false).await.expect("enable");
     }
     let denied = app.audit_count("access.denied").await;
     assert!(denied > 50, "every denial is audited, got {denied}");
@@ -102,15 +75,9 @@ async fn routes_need_a_session_and_unknown_paths_are_not_found() {
         .expect("request");
         match r.access {
             // Public pages answer without a session (the second-factor page sends a stranger to /login).
-            Access::Public => assert!(
-                resp.status() != 403 && (resp.status() != 303 || path == "/login/totp"),
-                "{path} is public"
-            ),
+            Access::Public => assert!(resp.status() != 403 && (resp.status() != 303 || path == "/login/totp"), "{path} is public"),
             _ => assert_eq!(
-                (
-                    resp.status().as_u16(),
-                    resp.headers().get("location").and_then(|l| l.to_str().ok())
-                ),
+                (resp.status().as_u16(), resp.headers().get("location").and_then(|l| l.to_str().ok())),
                 (303, Some("/login")),
                 "{} {path} needs a session",
                 r.method
@@ -144,39 +111,15 @@ async fn records_of_another_grid_are_not_found_and_the_attempt_is_audited() {
         let r = other.get(&app, path).await;
         assert_eq!(r.status(), 404, "{path}");
         let body = r.text().await.expect("body");
-        assert!(
-            !body.contains("李秀英") && !body.contains("光华路"),
-            "{path} leaks nothing"
-        );
+        assert!(!body.contains("李秀英") && !body.contains("光华路"), "{path} leaks nothing");
     }
-    let r = other
-        .post(
-            &app,
-            &format!("/people/{}/edit", f.person),
-            &[("name", "改名")],
-        )
-        .await;
+    let r = other.post(&app, &format!("/people/{}/edit", f.person), &[("name", "改名")]).await;
     assert_eq!(r.status(), 404);
-    assert_eq!(
-        app.audit_count("access.not_found").await - before,
-        guesses.len() as i64 + 1
-    );
-    let unchanged = app
-        .store
-        .person_get(
-            &wardbook_domain::org::OrgCode::parse("110105").expect("o"),
-            f.person,
-        )
-        .await
-        .expect("person");
+    assert_eq!(app.audit_count("access.not_found").await - before, guesses.len() as i64 + 1);
+    let unchanged = app.store.person_get(&wardbook_domain::org::OrgCode::parse("110105").expect("o"), f.person).await.expect("person");
     assert_eq!(unchanged.person.name, "李秀英");
     // Lists leak nothing either: grid 2's own page does not show grid 1's building.
-    let own = other
-        .get(&app, &format!("/org/{}", crate::harness::GRID2))
-        .await
-        .text()
-        .await
-        .expect("body");
+    let own = other.get(&app, &format!("/org/{}", crate::harness::GRID2)).await.text().await.expect("body");
     assert!(!own.contains("光华路"));
 }
 
@@ -185,25 +128,9 @@ async fn admins_never_see_personal_data_and_only_the_audit_admin_reads_the_log()
     let app = spawn_app().await;
     for admin in ["system.admin", "security.admin", "audit.admin"] {
         let s = app.login(admin).await;
-        assert_eq!(
-            s.get(&app, &format!("/people/{}", app.grid1.person))
-                .await
-                .status(),
-            403,
-            "{admin}"
-        );
-        assert_eq!(
-            s.get(&app, &format!("/units/{}", app.grid1.unit))
-                .await
-                .status(),
-            403,
-            "{admin}"
-        );
+        assert_eq!(s.get(&app, &format!("/people/{}", app.grid1.person)).await.status(), 403, "{admin}");
+        assert_eq!(s.get(&app, &format!("/units/{}", app.grid1.unit)).await.status(), 403, "{admin}");
         let audit = s.get(&app, "/audit").await.status();
-        assert_eq!(
-            audit == 200,
-            admin == "audit.admin",
-            "{admin} reading the audit log: {audit}"
-        );
+        assert_eq!(audit == 200, admin == "audit.admin", "{admin} reading the audit log: {audit}");
     }
 }

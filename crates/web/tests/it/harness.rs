@@ -46,23 +46,15 @@ pub async fn spawn_app() -> App {
 }
 
 pub async fn spawn_on(db: TestDb) -> App {
+    spawn_with(db, WebConfig::default()).await
+}
+
+pub async fn spawn_with(db: TestDb, config: WebConfig) -> App {
     let store = db.store.clone();
-    let clock = Arc::new(ManualClock::at(
-        Utc.with_ymd_and_hms(2026, 12, 4, 2, 0, 0)
-            .single()
-            .expect("time"),
-    ));
-    for (c, n) in [
-        (DISTRICT, "朝阳区"),
-        ("110105001", "建外街道"),
-        (COMMUNITY, "南郎家园社区"),
-        (GRID1, "第1网格"),
-        (GRID2, "第2网格"),
-    ] {
-        store
-            .org_upsert(&OrgCode::parse(c).expect("code"), n)
-            .await
-            .expect("org");
+    let clock = Arc::new(ManualClock::at(Utc.with_ymd_and_hms(2026, 12, 4, 2, 0, 0).single().expect("time")));
+    for (c, n) in [(DISTRICT, "朝阳区"), ("110105001", "建外街道"), (COMMUNITY, "南郎家园社区"), (GRID1, "第1网格"), (GRID2, "第2网格")]
+    {
+        store.org_upsert(&OrgCode::parse(c).expect("code"), n).await.expect("org");
     }
     let now = clock.now().timestamp_millis();
     let mut accounts_made = HashMap::new();
@@ -71,10 +63,7 @@ pub async fn spawn_on(db: TestDb) -> App {
         .iter()
         .map(|r| {
             let org = match r {
-                Role::SystemAdmin
-                | Role::SecurityAdmin
-                | Role::AuditAdmin
-                | Role::ImmigrationOfficer => DISTRICT,
+                Role::SystemAdmin | Role::SecurityAdmin | Role::AuditAdmin | Role::ImmigrationOfficer => DISTRICT,
                 Role::SubdistrictLeader => "110105001",
                 _ => COMMUNITY,
             };
@@ -84,61 +73,29 @@ pub async fn spawn_on(db: TestDb) -> App {
     plan.push(("grid1".into(), Role::GridWorker, GRID1));
     plan.push(("grid2".into(), Role::GridWorker, GRID2));
     for (login, role, org) in plan {
-        let creds = accounts::create(
-            &store,
-            now,
-            &login,
-            &format!("{login} 测试"),
-            role,
-            &OrgCode::parse(org).expect("org"),
-            Some(PASSWORD),
-        )
-        .await
-        .expect("account");
-        accounts_made.insert(
-            login,
-            Account {
-                totp_secret: creds.totp_secret,
-            },
-        );
+        let creds =
+            accounts::create(&store, now, &login, &format!("{login} 测试"), role, &OrgCode::parse(org).expect("org"), Some(PASSWORD))
+                .await
+                .expect("account");
+        accounts_made.insert(login, Account { totp_secret: creds.totp_secret });
     }
     let grid1 = fixture(&store, GRID1, now).await;
-    let state = AppState::new(store.clone(), clock.clone(), WebConfig::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let state = AppState::new(store.clone(), clock.clone(), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(wardbook_web::serve(listener, state, std::future::pending()));
-    App {
-        url,
-        store,
-        clock,
-        accounts: accounts_made,
-        grid1,
-        _db: db,
-    }
+    App { url, store, clock, accounts: accounts_made, grid1, _db: db }
 }
 
 async fn fixture(store: &Store, grid: &str, now: i64) -> Fixture {
     let g = OrgCode::parse(grid).expect("grid");
-    let a = AddressInput {
-        grid_code: grid.into(),
-        road: "光华路".into(),
-        number: "9号".into(),
-        building: "2号楼".into(),
-    }
-    .validate()
-    .expect("address");
+    let a = AddressInput { grid_code: grid.into(), road: "光华路".into(), number: "9号".into(), building: "2号楼".into() }
+        .validate()
+        .expect("address");
     let address = store.address_create(&g, &a, now).await.expect("address");
-    let u = HousingUnitInput {
-        unit: "1单元".into(),
-        floor: "5".into(),
-        room: "502".into(),
-        kind: "rental".into(),
-        capacity: "3".into(),
-    }
-    .validate()
-    .expect("unit");
+    let u = HousingUnitInput { unit: "1单元".into(), floor: "5".into(), room: "502".into(), kind: "rental".into(), capacity: "3".into() }
+        .validate()
+        .expect("unit");
     let unit = store.unit_create(&g, address, &u, now).await.expect("unit");
     let p = PersonInput {
         name: "李秀英".into(),
@@ -146,46 +103,20 @@ async fn fixture(store: &Store, grid: &str, now: i64) -> Fixture {
         birth_date: "1985-03-07".into(),
         category: "floating".into(),
         id_kind: "rid".into(),
-        id_number: wardbook_domain::ids::rid_check_char("44030519850307002")
-            .map(|c| format!("44030519850307002{c}"))
-            .expect("rid"),
+        id_number: wardbook_domain::ids::rid_check_char("44030519850307002").map(|c| format!("44030519850307002{c}")).expect("rid"),
         phone: "13912345678".into(),
         ..Default::default()
     }
     .validate(chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("date"))
     .expect("person");
-    let r = ResidenceInput {
-        from: "2025-03-01".into(),
-        to: "".into(),
-    }
-    .validate()
-    .expect("residence");
-    let Registered::NewPerson(person) = store
-        .person_register(&g, unit, &p, &r, now)
-        .await
-        .expect("person")
-    else {
-        panic!("new person")
-    };
-    let residence = store
-        .residences_of_unit(&g, unit)
-        .await
-        .expect("residences")[0]
-        .id;
-    Fixture {
-        address,
-        unit,
-        person,
-        residence,
-    }
+    let r = ResidenceInput { from: "2025-03-01".into(), to: "".into() }.validate().expect("residence");
+    let Registered::NewPerson(person) = store.person_register(&g, unit, &p, &r, now).await.expect("person") else { panic!("new person") };
+    let residence = store.residences_of_unit(&g, unit).await.expect("residences")[0].id;
+    Fixture { address, unit, person, residence }
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
+    reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client")
 }
 
 /// A signed-in client and its CSRF token.
@@ -202,23 +133,13 @@ impl App {
     /// Logs in (with the second factor where the account has one) and fetches a CSRF token.
     pub async fn login(&self, login: &str) -> Session {
         let http = client();
-        let r = http
-            .post(format!("{}/login", self.url))
-            .form(&[("login", login), ("password", PASSWORD)])
-            .send()
-            .await
-            .expect("login");
+        let r = http.post(format!("{}/login", self.url)).form(&[("login", login), ("password", PASSWORD)]).send().await.expect("login");
         assert_eq!(r.status(), 303, "login of {login}");
         if let Some(secret) = self.accounts.get(login).and_then(|a| a.totp_secret.clone()) {
             // Each second-factor login needs a fresh time step: codes are good once.
             self.clock.advance(Duration::seconds(30));
             let code = auth::totp_code(&secret, self.unix_secs());
-            let r = http
-                .post(format!("{}/login/totp", self.url))
-                .form(&[("code", code.as_str())])
-                .send()
-                .await
-                .expect("totp");
+            let r = http.post(format!("{}/login/totp", self.url)).form(&[("code", code.as_str())]).send().await.expect("totp");
             assert_eq!(r.status(), 303, "totp of {login}");
         }
         let csrf = self.csrf_of(&http).await;
@@ -226,14 +147,7 @@ impl App {
     }
 
     pub async fn csrf_of(&self, http: &reqwest::Client) -> String {
-        let body = http
-            .get(format!("{}/account", self.url))
-            .send()
-            .await
-            .expect("settings")
-            .text()
-            .await
-            .expect("body");
+        let body = http.get(format!("{}/account", self.url)).send().await.expect("settings").text().await.expect("body");
         let start = body.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
         body[start..start + 64].to_string()
     }
@@ -245,20 +159,11 @@ impl App {
 
 impl Session {
     pub async fn get(&self, app: &App, path: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}{path}", app.url))
-            .send()
-            .await
-            .expect("get")
+        self.http.get(format!("{}{path}", app.url)).send().await.expect("get")
     }
     pub async fn post(&self, app: &App, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         let mut fields: Vec<(&str, &str)> = form.to_vec();
         fields.push(("csrf", &self.csrf));
-        self.http
-            .post(format!("{}{path}", app.url))
-            .form(&fields)
-            .send()
-            .await
-            .expect("post")
+        self.http.post(format!("{}{path}", app.url)).form(&fields).send().await.expect("post")
     }
 }
