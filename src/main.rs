@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use wardbook_domain::access::Role;
 use wardbook_domain::clock::Clock;
 use wardbook_domain::org::OrgCode;
+use wardbook_store::vault::{Algorithm, MasterKey};
 use wardbook_store::{AuditEntry, Store};
 use wardbook_web::{AppState, SystemClock, WebConfig, accounts};
 
@@ -21,6 +22,15 @@ struct Cli {
     /// SQLite file path or postgres:// URL.
     #[arg(long, global = true, env = "WARDBOOK_DATABASE_URL", default_value = "wardbook.db")]
     database_url: String,
+    /// File holding the master key (64 hex characters) that wraps the data keys.
+    #[arg(long, global = true, env = "WARDBOOK_MASTER_KEY_FILE")]
+    master_key_file: Option<String>,
+    /// The master key itself, as 64 hex characters (prefer the file).
+    #[arg(long, global = true, env = "WARDBOOK_MASTER_KEY", hide_env_values = true)]
+    master_key: Option<String>,
+    /// Cipher for new data keys: sm4-gcm (default) or aes-256-gcm.
+    #[arg(long, global = true, env = "WARDBOOK_CIPHER", default_value = "sm4-gcm")]
+    cipher: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,6 +79,22 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Encryption keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new random master key (keep it outside the database and the repository).
+    Generate,
+    /// Make a new data key and re-encrypt every sealed value under it, while the service runs.
+    Rotate {
+        #[arg(long, default_value_t = 1000)]
+        batch: i64,
     },
 }
 
@@ -144,6 +170,38 @@ async fn open(url: &str) -> Result<Store> {
     Ok(store)
 }
 
+/// The master key from the environment or a file; `demo_file` makes (or reuses) one for the demo.
+fn master_key(key: &Option<String>, file: &Option<String>, demo_file: Option<&str>) -> Result<MasterKey> {
+    if let Some(hex) = key {
+        return MasterKey::from_hex(hex).context("WARDBOOK_MASTER_KEY");
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the master key file {path}"))?;
+        return MasterKey::from_hex(&text).with_context(|| format!("master key file {path}"));
+    }
+    if let Some(path) = demo_file {
+        let key = MasterKey::random();
+        write_secret(path, &key.to_hex())?;
+        return Ok(key);
+    }
+    bail!("no master key: set WARDBOOK_MASTER_KEY_FILE (or WARDBOOK_MASTER_KEY); `wardbook keys generate > master.key` makes one")
+}
+
+fn write_secret(path: &str, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path).with_context(|| format!("cannot write {path}"))?;
+    writeln!(f, "{text}")?;
+    Ok(())
+}
+
+fn cipher(name: &str) -> Result<Algorithm> {
+    Algorithm::parse(name).with_context(|| format!("unknown cipher {name}: use sm4-gcm or aes-256-gcm"))
+}
+
 async fn cli_audit(store: &Store, clock: &dyn Clock, event: &str, object: &str, result: &str) -> Result<()> {
     let entry = AuditEntry {
         at: clock.now().timestamp_millis(),
@@ -165,6 +223,8 @@ fn uuid_like() -> String {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     let clock = SystemClock;
+    let algorithm = cipher(&cli.cipher)?;
+    let (key, key_file) = (cli.master_key.clone(), cli.master_key_file.clone());
     match cli.command {
         Command::Serve { listen, demo, secure_cookies, admin_login, admin_password, district } => {
             let url = if demo && cli.database_url == "wardbook.db" { "wardbook-demo.db".to_string() } else { cli.database_url };
@@ -173,7 +233,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     let _ = std::fs::remove_file(format!("{url}{suffix}"));
                 }
             }
-            let store = open(&url).await?;
+            let demo_key = (demo && key.is_none() && key_file.is_none()).then(|| format!("{url}.key"));
+            let master = master_key(&key, &key_file, demo_key.as_deref())?;
+            let store = open(&url).await?.unlock(master, algorithm).await.context("cannot open the data keys")?;
             if demo {
                 demo::seed(&store, &clock, 2023).await?;
             } else if store.account_count().await? == 0 {
@@ -182,6 +244,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let config = WebConfig { secure_cookies, ..WebConfig::default() };
             let state = AppState::new(store.clone(), Arc::new(SystemClock), config);
+            // Pick up data keys that a `keys rotate` run elsewhere adds.
+            let refresher = store.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                    if let Err(e) = refresher.refresh_keys().await {
+                        tracing::warn!(error = %e, "cannot refresh data keys");
+                    }
+                }
+            });
             println!("wardbook listening on http://{}", listener.local_addr()?);
             wardbook_web::serve(listener, state, shutdown_signal()).await?;
             store.close().await;
@@ -193,7 +265,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { seed } => {
-            let store = open(&cli.database_url).await?;
+            let master = master_key(&key, &key_file, None)?;
+            let store = open(&cli.database_url).await?.unlock(master, algorithm).await?;
             demo::seed(&store, &clock, seed).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -206,6 +279,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             store.org_upsert(&grid, &name).await?;
             cli_audit(&store, &clock, "org.add_grid", &format!("org:{grid}"), "ok").await?;
             println!("grid {grid} {name}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys { command: KeysCommand::Generate } => {
+            println!("{}", MasterKey::random().to_hex().as_str());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys { command: KeysCommand::Rotate { batch } } => {
+            let master = master_key(&key, &key_file, None)?;
+            let store = open(&cli.database_url).await?.unlock(master, algorithm).await?;
+            let total = store.count_rows(wardbook_store::registry::RegistryTable::People).await?;
+            let bar = indicatif::ProgressBar::new(u64::try_from(total).unwrap_or(0));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows, {per_sec}, {eta} left")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let report = store.keys_rotate(algorithm, batch, |n| bar.set_position(n)).await?;
+            bar.finish_and_clear();
+            cli_audit(&store, &clock, "keys.rotate", &format!("data_key:{}", report.new_key), "ok").await?;
+            println!("data key {} ({}) active; {} rows re-encrypted", report.new_key, algorithm.code(), report.rows_resealed);
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command: AuditCommand::Verify } => {

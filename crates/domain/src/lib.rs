@@ -9,6 +9,7 @@ pub mod mask;
 pub mod org;
 pub mod password;
 pub mod registry;
+pub mod search;
 pub mod validation;
 
 pub use validation::{FieldError, FieldErrors};

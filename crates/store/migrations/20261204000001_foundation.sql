@@ -79,6 +79,8 @@ CREATE TABLE housing_units (
 CREATE INDEX housing_units_address ON housing_units (district_code, address_id);
 CREATE INDEX housing_units_grid ON housing_units (district_code, grid_code);
 
+-- Sensitive numbers are stored only sealed (*_ct: SM4-GCM or AES-256-GCM, bound to table,
+-- column and row) with a keyed blind index (*_bidx: HMAC-SM3) for exact look-up.
 CREATE TABLE people (
     district_code TEXT NOT NULL,
     id BIGINT NOT NULL,
@@ -88,15 +90,39 @@ CREATE TABLE people (
     birth_date TEXT NOT NULL,
     category TEXT NOT NULL,
     id_kind TEXT NOT NULL,
-    id_number TEXT NOT NULL,
+    id_number_ct TEXT NOT NULL,
+    id_number_bidx TEXT NOT NULL,
+    id_last4 TEXT NOT NULL,
     nationality TEXT NOT NULL,
-    phone TEXT,
+    phone_ct TEXT,
+    phone_bidx TEXT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (district_code, id),
-    UNIQUE (district_code, id_kind, id_number)
+    UNIQUE (district_code, id_kind, id_number_bidx)
 );
 CREATE INDEX people_grid ON people (district_code, grid_code);
+CREATE INDEX people_phone ON people (district_code, phone_bidx);
+CREATE INDEX people_last4 ON people (district_code, id_last4);
+
+-- Exact-match search terms of a person's name: the name, its full pinyin and its initials,
+-- one row per reading where characters have several (单: dan, chan, shan).
+CREATE TABLE person_terms (
+    district_code TEXT NOT NULL,
+    term TEXT NOT NULL,
+    person_id BIGINT NOT NULL,
+    PRIMARY KEY (district_code, term, person_id),
+    FOREIGN KEY (district_code, person_id) REFERENCES people (district_code, id)
+);
+
+-- Data keys, each wrapped (sealed) under the operator's master key, which the database never holds.
+CREATE TABLE data_keys (
+    id BIGINT PRIMARY KEY,
+    algorithm TEXT NOT NULL,
+    wrapped TEXT NOT NULL,
+    active BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
 
 CREATE TABLE residences (
     district_code TEXT NOT NULL,

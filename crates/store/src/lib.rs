@@ -3,12 +3,16 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod keys;
 pub mod org;
 pub mod registry;
 pub mod sessions;
 pub mod testing;
+pub mod vault;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use std::sync::Arc;
+
 use sqlx::{AnyPool, Executor};
 
 pub use audit::{AuditEntry, AuditVerdict};
@@ -25,6 +29,11 @@ pub enum StoreError {
     Db(#[source] sqlx::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Personal data was asked for, but no master key was given.
+    #[error("the store is locked: no master key")]
+    Locked,
+    #[error(transparent)]
+    Vault(#[from] vault::VaultError),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -53,6 +62,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     audit: audit::AuditWriter,
+    vault: Option<Arc<vault::Vault>>,
 }
 
 /// Turns a plain file path into an SQLite URL; URLs pass unchanged.
@@ -84,12 +94,25 @@ impl Store {
             .connect(&url)
             .await?;
         let audit = audit::AuditWriter::start(pool.clone());
-        Ok(Store { pool, backend, audit })
+        Ok(Store { pool, backend, audit, vault: None })
     }
 
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())
+    }
+
+    /// Opens the data keys with the operator's master key (making the first data key, with
+    /// `algorithm`, on a new database). Personal data can be read and written only after this.
+    pub async fn unlock(mut self, master: vault::MasterKey, algorithm: vault::Algorithm) -> Result<Store> {
+        let v = vault::Vault::new(master);
+        keys::load_or_create(&self, &v, algorithm).await?;
+        self.vault = Some(Arc::new(v));
+        Ok(self)
+    }
+
+    pub(crate) fn vault(&self) -> Result<&vault::Vault> {
+        self.vault.as_deref().ok_or(StoreError::Locked)
     }
 
     pub fn backend(&self) -> Backend {

@@ -12,7 +12,9 @@ use wardbook_domain::ids::Gender;
 use wardbook_domain::org::OrgCode;
 use wardbook_domain::registry::{Address, Batch, HousingKind, HousingUnit, IdKind, Person, PersonCategory, Residence};
 
+use crate::vault::Vault;
 use crate::{Result, Store, StoreError, new_id};
+use wardbook_domain::search::{Query, name_terms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressRow {
@@ -92,26 +94,57 @@ fn unit(r: &AnyRow) -> Result<UnitRow> {
     })
 }
 
-fn person(r: &AnyRow) -> Result<PersonRow> {
-    let bad = || StoreError::Conflict("bad person row in database");
-    let gender: String = r.try_get("gender")?;
-    let category: String = r.try_get("category")?;
-    let id_kind: String = r.try_get("id_kind")?;
-    let birth: String = r.try_get("birth_date")?;
-    Ok(PersonRow {
-        id: r.try_get("id")?,
-        grid_code: r.try_get("grid_code")?,
-        person: Person {
-            name: r.try_get("name")?,
-            gender: Gender::parse(&gender).ok_or_else(bad)?,
-            birth_date: date(&birth)?,
-            category: PersonCategory::parse(&category).ok_or_else(bad)?,
-            id_kind: IdKind::parse(&id_kind).ok_or_else(bad)?,
-            id_number: r.try_get("id_number")?,
-            nationality: r.try_get("nationality")?,
-            phone: r.try_get("phone")?,
-        },
-    })
+impl Store {
+    /// Decodes a people row, opening its sealed numbers.
+    async fn person_from_row(&self, r: &AnyRow) -> Result<PersonRow> {
+        let bad = || StoreError::Conflict("bad person row in database");
+        let id: i64 = r.try_get("id")?;
+        let gender: String = r.try_get("gender")?;
+        let category: String = r.try_get("category")?;
+        let id_kind: String = r.try_get("id_kind")?;
+        let birth: String = r.try_get("birth_date")?;
+        let id_ct: String = r.try_get("id_number_ct")?;
+        let phone_ct: Option<String> = r.try_get("phone_ct")?;
+        let phone = match phone_ct {
+            Some(ct) => Some(self.open_sealed("people", "phone", id, &ct).await?),
+            None => None,
+        };
+        Ok(PersonRow {
+            id,
+            grid_code: r.try_get("grid_code")?,
+            person: Person {
+                name: r.try_get("name")?,
+                gender: Gender::parse(&gender).ok_or_else(bad)?,
+                birth_date: date(&birth)?,
+                category: PersonCategory::parse(&category).ok_or_else(bad)?,
+                id_kind: IdKind::parse(&id_kind).ok_or_else(bad)?,
+                id_number: self.open_sealed("people", "id_number", id, &id_ct).await?,
+                nationality: r.try_get("nationality")?,
+                phone,
+            },
+        })
+    }
+
+    async fn people_from_rows(&self, rows: &[AnyRow]) -> Result<Vec<PersonRow>> {
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(self.person_from_row(r).await?);
+        }
+        Ok(out)
+    }
+}
+
+/// The blind-index token of an identity number; the id kind keeps kinds apart.
+pub(crate) fn id_token(v: &Vault, kind: IdKind, number: &str) -> String {
+    v.blind(kind.code(), number)
+}
+
+pub(crate) fn phone_token(v: &Vault, phone: &str) -> String {
+    v.blind("phone", phone)
+}
+
+fn last4(number: &str) -> String {
+    number.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect()
 }
 
 fn residence(r: &AnyRow) -> Result<ResidenceRow> {
@@ -168,10 +201,11 @@ async fn insert_unit(c: &mut AnyConnection, id: i64, address_id: i64, grid: &str
     Ok(())
 }
 
-async fn insert_person(c: &mut AnyConnection, id: i64, grid: &OrgCode, p: &Person, now: i64) -> Result<()> {
+async fn insert_person(c: &mut AnyConnection, v: &Vault, id: i64, grid: &OrgCode, p: &Person, now: i64) -> Result<()> {
     sqlx::query(
-        "INSERT INTO people (district_code, id, grid_code, name, gender, birth_date, category, id_kind, id_number, nationality, phone, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+        "INSERT INTO people (district_code, id, grid_code, name, gender, birth_date, category, id_kind, id_number_ct, id_number_bidx, \
+         id_last4, nationality, phone_ct, phone_bidx, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
     )
     .bind(grid.district())
     .bind(id)
@@ -181,16 +215,31 @@ async fn insert_person(c: &mut AnyConnection, id: i64, grid: &OrgCode, p: &Perso
     .bind(p.birth_date.format("%Y-%m-%d").to_string())
     .bind(p.category.code())
     .bind(p.id_kind.code())
-    .bind(&p.id_number)
+    .bind(v.seal("people", "id_number", id, &p.id_number))
+    .bind(id_token(v, p.id_kind, &p.id_number))
+    .bind(last4(&p.id_number))
     .bind(&p.nationality)
-    .bind(&p.phone)
+    .bind(p.phone.as_deref().map(|ph| v.seal("people", "phone", id, ph)))
+    .bind(p.phone.as_deref().map(|ph| phone_token(v, ph)))
     .bind(now)
-    .execute(c)
+    .execute(&mut *c)
     .await
     .map_err(|e| match StoreError::from(e) {
         StoreError::Conflict(_) => StoreError::Conflict("id_number"),
         other => other,
     })?;
+    insert_terms(c, grid.district(), id, &p.name).await
+}
+
+async fn insert_terms(c: &mut AnyConnection, district: &str, id: i64, name: &str) -> Result<()> {
+    for term in name_terms(name) {
+        sqlx::query("INSERT INTO person_terms (district_code, term, person_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(district)
+            .bind(term)
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
+    }
     Ok(())
 }
 
@@ -356,11 +405,12 @@ impl Store {
     pub async fn person_register(&self, scope: &OrgCode, unit_id: i64, p: &Person, r: &Residence, now: i64) -> Result<Registered> {
         let u = self.unit_get(scope, unit_id).await?;
         let grid = OrgCode::parse(&u.grid_code).map_err(|_| StoreError::Conflict("bad grid in database"))?;
+        let v = self.vault()?;
         let mut tx = self.pool.begin().await?;
-        let existing = sqlx::query("SELECT id, name FROM people WHERE district_code = $1 AND id_kind = $2 AND id_number = $3")
+        let existing = sqlx::query("SELECT id, name FROM people WHERE district_code = $1 AND id_kind = $2 AND id_number_bidx = $3")
             .bind(scope.district())
             .bind(p.id_kind.code())
-            .bind(&p.id_number)
+            .bind(id_token(v, p.id_kind, &p.id_number))
             .fetch_optional(&mut *tx)
             .await?;
         let outcome = match existing {
@@ -373,7 +423,7 @@ impl Store {
             }
             None => {
                 let id = new_id();
-                insert_person(&mut tx, id, &grid, p, now).await?;
+                insert_person(&mut tx, v, id, &grid, p, now).await?;
                 Registered::NewPerson(id)
             }
         };
@@ -388,33 +438,98 @@ impl Store {
     pub async fn person_get(&self, scope: &OrgCode, id: i64) -> Result<PersonRow> {
         let sql = format!("SELECT p.* FROM people p WHERE p.district_code = $1 AND p.id = $3 AND {PERSON_VISIBLE}");
         let r = sqlx::query(AssertSqlSafe(sql)).bind(scope.district()).bind(like(scope)).bind(id).fetch_one(&self.pool).await?;
-        person(&r)
+        self.person_from_row(&r).await
     }
 
     pub async fn person_update(&self, scope: &OrgCode, id: i64, p: &Person, now: i64) -> Result<()> {
         self.person_get(scope, id).await?;
+        let v = self.vault()?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "UPDATE people SET name = $1, gender = $2, birth_date = $3, category = $4, id_kind = $5, id_number = $6, \
-             nationality = $7, phone = $8, updated_at = $9 WHERE district_code = $10 AND id = $11",
+            "UPDATE people SET name = $1, gender = $2, birth_date = $3, category = $4, id_kind = $5, id_number_ct = $6, \
+             id_number_bidx = $7, id_last4 = $8, nationality = $9, phone_ct = $10, phone_bidx = $11, updated_at = $12 \
+             WHERE district_code = $13 AND id = $14",
         )
         .bind(&p.name)
         .bind(p.gender.code())
         .bind(p.birth_date.format("%Y-%m-%d").to_string())
         .bind(p.category.code())
         .bind(p.id_kind.code())
-        .bind(&p.id_number)
+        .bind(v.seal("people", "id_number", id, &p.id_number))
+        .bind(id_token(v, p.id_kind, &p.id_number))
+        .bind(last4(&p.id_number))
         .bind(&p.nationality)
-        .bind(&p.phone)
+        .bind(p.phone.as_deref().map(|ph| v.seal("people", "phone", id, ph)))
+        .bind(p.phone.as_deref().map(|ph| phone_token(v, ph)))
         .bind(now)
         .bind(scope.district())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match StoreError::from(e) {
             StoreError::Conflict(_) => StoreError::Conflict("id_number"),
             other => other,
         })?;
+        sqlx::query("DELETE FROM person_terms WHERE district_code = $1 AND person_id = $2")
+            .bind(scope.district())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        insert_terms(&mut tx, scope.district(), id, &p.name).await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// People in the caller's subtree matching a search-box query, at most `limit`.
+    pub async fn people_search(&self, scope: &OrgCode, q: &Query, limit: i64) -> Result<Vec<PersonRow>> {
+        let v = self.vault()?;
+        let (filter, value) = match q {
+            Query::IdNumber(n) => {
+                // A bare number may be any kind of document: try each kind's token.
+                let tokens: Vec<String> = IdKind::ALL.iter().map(|k| id_token(v, *k, n)).collect();
+                let sql = format!(
+                    "SELECT p.* FROM people p WHERE p.district_code = $1 AND p.id_number_bidx IN ($3, $4) AND {PERSON_VISIBLE} LIMIT $5"
+                );
+                let rows = sqlx::query(AssertSqlSafe(sql))
+                    .bind(scope.district())
+                    .bind(like(scope))
+                    .bind(&tokens[0])
+                    .bind(tokens.get(1).unwrap_or(&tokens[0]))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                return self.people_from_rows(&rows).await;
+            }
+            Query::Phone(p) => ("p.phone_bidx = $3", phone_token(v, p)),
+            Query::IdLast4(l) => ("p.id_last4 = $3", l.clone()),
+            Query::Name(n) => (
+                "EXISTS (SELECT 1 FROM person_terms t WHERE t.district_code = p.district_code AND t.term = $3 AND t.person_id = p.id)",
+                n.clone(),
+            ),
+        };
+        let sql = format!("SELECT p.* FROM people p WHERE p.district_code = $1 AND {filter} AND {PERSON_VISIBLE} ORDER BY p.name LIMIT $4");
+        let rows =
+            sqlx::query(AssertSqlSafe(sql)).bind(scope.district()).bind(like(scope)).bind(value).bind(limit).fetch_all(&self.pool).await?;
+        self.people_from_rows(&rows).await
+    }
+
+    /// Standard addresses in the caller's subtree whose normalised form contains `fragment`.
+    pub async fn addresses_search(&self, scope: &OrgCode, fragment: &str, limit: i64) -> Result<Vec<AddressRow>> {
+        let needle = wardbook_domain::registry::normalize_address(fragment);
+        if needle.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows = sqlx::query(
+            "SELECT a.*, (SELECT COUNT(*) FROM housing_units u WHERE u.district_code = a.district_code AND u.address_id = a.id) AS unit_count \
+             FROM addresses a WHERE a.district_code = $1 AND a.grid_code LIKE $2 AND a.normalized LIKE $3 ORDER BY a.normalized LIMIT $4",
+        )
+        .bind(scope.district())
+        .bind(like(scope))
+        .bind(format!("%{}%", needle.replace(['%', '_', '\\'], "")))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(AddressRow { id: r.try_get("id")?, address: address(r)?, unit_count: r.try_get("unit_count")? })).collect()
     }
 
     /// Who lives or lived in a unit, current residents first.
@@ -485,6 +600,7 @@ impl Store {
 
     /// Writes a whole batch in one transaction: all of it or none.
     pub async fn load_batch(&self, b: &Batch, now: i64) -> Result<()> {
+        let v = self.vault()?;
         let mut tx = self.pool.begin().await?;
         let mut unit_grid: HashMap<i64, String> = HashMap::new();
         let mut address_grid: HashMap<i64, &OrgCode> = HashMap::new();
@@ -498,7 +614,7 @@ impl Store {
             unit_grid.insert(*id, grid.as_str().to_string());
         }
         for (id, grid, p) in &b.people {
-            insert_person(&mut tx, *id, grid, p, now).await?;
+            insert_person(&mut tx, v, *id, grid, p, now).await?;
         }
         for (id, person_id, unit_id, r) in &b.residences {
             let grid = unit_grid.get(unit_id).ok_or(StoreError::Conflict("residence without unit in batch"))?;

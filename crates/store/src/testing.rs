@@ -6,9 +6,12 @@ use std::path::PathBuf;
 use sqlx::{AnyConnection, Connection, Executor};
 
 use crate::Store;
+use crate::vault::{Algorithm, MasterKey};
 
 pub struct TestDb {
     pub backend: &'static str,
+    /// The master key this database's data keys are wrapped with (random per test).
+    pub master_hex: String,
     pub store: Store,
     pub url: String,
     file: Option<PathBuf>,
@@ -31,9 +34,8 @@ fn unique_name() -> String {
 pub async fn sqlite() -> TestDb {
     let file = std::env::temp_dir().join(format!("{}.db", unique_name()));
     let url = file.display().to_string();
-    let store = Store::connect(&url).await.expect("sqlite opens");
-    store.migrate().await.expect("migrations run");
-    TestDb { backend: "sqlite", store, url, file: Some(file) }
+    let (store, master_hex) = open(&url).await;
+    TestDb { backend: "sqlite", master_hex, store, url, file: Some(file) }
 }
 
 /// A new, empty PostgreSQL database, or `None` (and a note on stderr) when no server is configured.
@@ -49,9 +51,16 @@ pub async fn postgres() -> Option<TestDb> {
     let _ = conn.close().await;
     let (base, _) = admin.rsplit_once('/').expect("URL has a database part");
     let url = format!("{base}/{name}");
-    let store = Store::connect(&url).await.expect("test database opens");
+    let (store, master_hex) = open(&url).await;
+    Some(TestDb { backend: "postgres", master_hex, store, url, file: None })
+}
+
+async fn open(url: &str) -> (Store, String) {
+    let store = Store::connect(url).await.expect("test database opens");
     store.migrate().await.expect("migrations run");
-    Some(TestDb { backend: "postgres", store, url, file: None })
+    let master = MasterKey::random();
+    let hex = master.to_hex().to_string();
+    (store.unlock(master, Algorithm::Sm4Gcm).await.expect("unlocks"), hex)
 }
 
 /// Every backend available here: SQLite always, PostgreSQL when configured.

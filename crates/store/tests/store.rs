@@ -305,3 +305,127 @@ async fn accounts_sessions_lockout_and_totp_steps() {
         assert!(s.account_use_totp_step(id, 1001).await.expect("step"));
     }
 }
+
+#[tokio::test]
+async fn sensitive_numbers_are_sealed_and_bound_to_their_row() {
+    for db in all().await {
+        let s = &db.store;
+        let (g1, _) = two_grids(s).await;
+        let unit = unit_in(s, &g1).await;
+        let r = ResidenceInput { from: "2020-01-01".into(), to: "".into() }.validate().expect("residence");
+        let a = person("王芳", "11010519491231002X", "1949-12-31", "F");
+        let b = person(
+            "刘强",
+            &wardbook_domain::ids::rid_check_char("11010519800101001").map(|c| format!("11010519800101001{c}")).expect("rid"),
+            "1980-01-01",
+            "M",
+        );
+        let Ok(Registered::NewPerson(ia)) = s.person_register(&g1, unit, &a, &r, T0).await else { panic!() };
+        let Ok(Registered::NewPerson(ib)) = s.person_register(&g1, unit, &b, &r, T0).await else { panic!() };
+        let raw = sqlx::query("SELECT id, id_number_ct, id_number_bidx, phone_ct FROM people ORDER BY id")
+            .fetch_all(s.pool())
+            .await
+            .expect("raw");
+        for row in &raw {
+            let ct: String = sqlx::Row::get(row, "id_number_ct");
+            let bidx: String = sqlx::Row::get(row, "id_number_bidx");
+            let phone: Option<String> = sqlx::Row::get(row, "phone_ct");
+            for v in [&ct, &bidx, &phone.unwrap_or_default()] {
+                assert!(!v.contains("11010519") && !v.contains("13812341234"), "{}: plain value in a column", db.backend);
+            }
+        }
+        // Ciphertext copied onto another row does not open there.
+        let ct_a: String = sqlx::Row::get(
+            &sqlx::query("SELECT id_number_ct FROM people WHERE id = $1").bind(ia).fetch_one(s.pool()).await.expect("q"),
+            "id_number_ct",
+        );
+        sqlx::query("UPDATE people SET id_number_ct = $1 WHERE id = $2").bind(&ct_a).bind(ib).execute(s.pool()).await.expect("move");
+        assert!(matches!(s.person_get(&g1, ib).await, Err(StoreError::Vault(_))), "{}", db.backend);
+        assert_eq!(s.person_get(&g1, ia).await.expect("a still opens").person.id_number, "11010519491231002X");
+    }
+}
+
+#[tokio::test]
+async fn search_by_name_pinyin_initials_id_phone_and_last4_within_scope() {
+    use wardbook_domain::search::classify;
+    for db in all().await {
+        let s = &db.store;
+        let (g1, g2) = two_grids(s).await;
+        let (u1, u2) = (unit_in(s, &g1).await, unit_in(s, &g2).await);
+        let r = ResidenceInput { from: "2020-01-01".into(), to: "".into() }.validate().expect("residence");
+        let zhang = person(
+            "张伟",
+            &wardbook_domain::ids::rid_check_char("11010519800101001").map(|c| format!("11010519800101001{c}")).expect("rid"),
+            "1980-01-01",
+            "M",
+        );
+        let shan = Person { phone: Some("13912345678".into()), ..person("单丽", "11010519491231002X", "1949-12-31", "F") };
+        s.person_register(&g1, u1, &zhang, &r, T0).await.expect("zhang");
+        s.person_register(&g2, u2, &shan, &r, T0).await.expect("shan");
+        let district = code("110105");
+        let names = |rows: Vec<wardbook_store::registry::PersonRow>| rows.into_iter().map(|p| p.person.name).collect::<Vec<_>>();
+        for q in ["张伟", "zhangwei", "ZW", &zhang.id_number, &zhang.id_number[14..], "138 1234 1234"] {
+            let found = names(s.people_search(&district, &classify(q).expect("query"), 10).await.expect("search"));
+            assert_eq!(found, vec!["张伟"], "{}: {q}", db.backend);
+        }
+        for q in ["shanli", "danli", "sl", "13912345678", "002x"] {
+            let found = names(s.people_search(&district, &classify(q).expect("query"), 10).await.expect("search"));
+            assert_eq!(found, vec!["单丽"], "{}: {q}", db.backend);
+        }
+        // Grid 1 does not find grid 2's person, by any route.
+        for q in ["单丽", "13912345678", "11010519491231002X", "002X"] {
+            assert!(s.people_search(&g1, &classify(q).expect("query"), 10).await.expect("search").is_empty(), "{q}");
+        }
+        let found = s.addresses_search(&g1, "建国路 8", 10).await.expect("search");
+        assert_eq!(found.len(), 1);
+        assert!(s.addresses_search(&g1, "no such road", 10).await.expect("search").is_empty());
+    }
+}
+
+#[tokio::test]
+async fn rotation_loses_no_row_while_reads_go_on() {
+    for db in all().await {
+        let s = db.store.clone();
+        let mut cfg = wardbook_gen::Config::demo(today());
+        cfg.housing_units = 100;
+        cfg.people = 400;
+        cfg.foreigners = 20;
+        let d = wardbook_gen::generate(&cfg);
+        for (c, n) in &d.org {
+            s.org_upsert(c, n).await.expect("org");
+        }
+        s.load_batch(&d.batch, T0).await.expect("load");
+        let district = code("110105");
+        let sample: Vec<(i64, Person)> = d.batch.people.iter().step_by(37).map(|(id, _, p)| (*id, p.clone())).collect();
+        let reader = {
+            let s = s.clone();
+            let sample = sample.clone();
+            let district = district.clone();
+            tokio::spawn(async move {
+                let mut reads = 0;
+                for _ in 0..5 {
+                    for (id, p) in &sample {
+                        let got = s.person_get(&district, *id).await.expect("every read succeeds during rotation");
+                        assert_eq!(&got.person, p);
+                        reads += 1;
+                    }
+                }
+                reads
+            })
+        };
+        let report = s.keys_rotate(wardbook_store::vault::Algorithm::Aes256Gcm, 50, |_| {}).await.expect("rotate");
+        assert!(reader.await.expect("reader") > 0);
+        assert_eq!(report.rows_resealed, 400, "{}", db.backend);
+        assert_eq!(s.count_rows(RegistryTable::People).await.expect("count"), 400);
+        for (id, p) in &sample {
+            assert_eq!(&s.person_get(&district, *id).await.expect("after").person, p);
+        }
+        // A database reopened with the same master key reads everything; another key opens nothing.
+        let reopened = Store::connect(&db.url).await.expect("reopen");
+        let key = wardbook_store::vault::MasterKey::from_hex(&db.master_hex).expect("hex");
+        let reopened = reopened.unlock(key, wardbook_store::vault::Algorithm::Sm4Gcm).await.expect("unlock");
+        assert_eq!(reopened.person_get(&district, sample[0].0).await.expect("read").person, sample[0].1);
+        let other = Store::connect(&db.url).await.expect("reopen");
+        assert!(other.unlock(wardbook_store::vault::MasterKey::random(), wardbook_store::vault::Algorithm::Sm4Gcm).await.is_err());
+    }
+}
