@@ -10,7 +10,7 @@ const MAX_VARIANTS: usize = 16;
 pub fn name_terms(name: &str) -> Vec<String> {
     let compact: String = name.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
     let mut terms = vec![compact.clone()];
-    if name.chars().any(|c| !c.is_ascii()) {
+    if !name.is_ascii() {
         let mut full = vec![String::new()];
         let mut initials = vec![String::new()];
         for c in name.chars().filter(|c| !c.is_whitespace()) {
