@@ -30,6 +30,8 @@ pub enum Permission {
     PersonRead,
     /// Add and edit addresses, housing, people and residences.
     RegistryWrite,
+    /// Show a whole ID, passport or phone number on screen, with a typed reason (audited).
+    PersonUnmask,
     /// Create, disable and reset accounts (system admin).
     AccountManage,
     /// Unlock accounts and reset second factors (security admin).
@@ -46,12 +48,12 @@ const MATRIX: &[(Role, &[Permission])] = &[
     (Role::SecurityAdmin, &[OrgView, SecurityManage]),
     (Role::AuditAdmin, &[AuditRead]),
     (Role::SubdistrictLeader, &[OrgView, HousingRead, PersonRead]),
-    (Role::CommunityTaskForce, &[OrgView, HousingRead, PersonRead, RegistryWrite]),
+    (Role::CommunityTaskForce, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask]),
     (Role::GridWorker, &[OrgView, HousingRead, PersonRead, RegistryWrite]),
     (Role::Informant, &[OrgView]),
     (Role::PropertyStaff, &[OrgView, HousingRead]),
-    (Role::CommunityPolice, &[OrgView, HousingRead, PersonRead, RegistryWrite]),
-    (Role::ImmigrationOfficer, &[OrgView, HousingRead, PersonRead, RegistryWrite]),
+    (Role::CommunityPolice, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask]),
+    (Role::ImmigrationOfficer, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask]),
     (Role::Volunteer, &[OrgView]),
 ];
 
@@ -115,7 +117,7 @@ mod tests {
     #[test]
     fn admins_are_separated_and_read_no_personal_data() {
         for admin in [Role::SystemAdmin, Role::SecurityAdmin, Role::AuditAdmin] {
-            assert!(!admin.can(PersonRead) && !admin.can(HousingRead) && !admin.can(RegistryWrite));
+            assert!(!admin.can(PersonRead) && !admin.can(HousingRead) && !admin.can(RegistryWrite) && !admin.can(PersonUnmask));
             assert!(admin.requires_second_factor());
         }
         let audit_readers: Vec<Role> = Role::ALL.into_iter().filter(|r| r.can(AuditRead)).collect();
@@ -127,5 +129,12 @@ mod tests {
     fn leaders_read_but_do_not_write() {
         assert!(Role::SubdistrictLeader.can(PersonRead));
         assert!(!Role::SubdistrictLeader.can(RegistryWrite));
+    }
+
+    #[test]
+    fn only_police_immigration_and_the_task_force_unmask() {
+        let unmaskers: Vec<Role> = Role::ALL.into_iter().filter(|r| r.can(PersonUnmask)).collect();
+        assert_eq!(unmaskers, vec![Role::CommunityTaskForce, Role::CommunityPolice, Role::ImmigrationOfficer]);
+        assert!(unmaskers.iter().all(|r| r.can(PersonRead)));
     }
 }

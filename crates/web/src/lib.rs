@@ -83,6 +83,19 @@ impl AppState {
 
     /// Writes one audit entry; when it cannot be written the request fails (closed).
     pub async fn audit(&self, ctx: &RequestCtx, who: Option<&Account>, event: &str, object: &str, result: &str) -> Result<(), WebError> {
+        self.audit_with_purpose(ctx, who, event, object, result, "").await
+    }
+
+    /// As `audit`, with the purpose the user typed (unmasking, exports).
+    pub async fn audit_with_purpose(
+        &self,
+        ctx: &RequestCtx,
+        who: Option<&Account>,
+        event: &str,
+        object: &str,
+        result: &str,
+        purpose: &str,
+    ) -> Result<(), WebError> {
         let entry = AuditEntry {
             at: self.now_ms(),
             account_id: who.map(|a| a.id),
@@ -93,7 +106,7 @@ impl AppState {
             event: event.to_string(),
             object: object.to_string(),
             result: result.to_string(),
-            purpose: String::new(),
+            purpose: purpose.to_string(),
             request_id: ctx.request_id.clone(),
         };
         self.store.audit(entry).await.map_err(WebError::from)

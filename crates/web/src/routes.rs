@@ -66,6 +66,8 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r("GET", "/units/{id}/people/new", Perm(RegistryWrite), get(registry::person_new)),
         r("POST", "/units/{id}/people/new", Perm(RegistryWrite), post(registry::person_create)),
         r("GET", "/people/{id}", Perm(PersonRead), get(registry::person_view)),
+        r("POST", "/people/{id}/unmask", Perm(PersonUnmask), post(registry::person_unmask)),
+        r("GET", "/search", Perm(HousingRead), get(registry::search)),
         r("GET", "/people/{id}/edit", Perm(RegistryWrite), get(registry::person_edit)),
         r("POST", "/people/{id}/edit", Perm(RegistryWrite), post(registry::person_update)),
         r("GET", "/residences/{id}/edit", Perm(RegistryWrite), get(registry::residence_edit)),

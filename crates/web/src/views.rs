@@ -41,8 +41,9 @@ impl Chrome {
         let tr = Tr::new(Lang::parse(&who.account.lang));
         let role = who.account.role;
         let mut nav = vec![NavItem { href: "/", key: "nav.home" }];
-        let entries: [(Permission, &'static str, &'static str); 4] = [
+        let entries: [(Permission, &'static str, &'static str); 5] = [
             (Permission::OrgView, "/org", "nav.org"),
+            (Permission::HousingRead, "/search", "nav.search"),
             (Permission::AccountManage, "/admin/accounts", "nav.accounts"),
             (Permission::SecurityManage, "/security/accounts", "nav.security"),
             (Permission::AuditRead, "/audit", "nav.audit"),
@@ -187,6 +188,10 @@ pub struct Row {
 #[template(path = "list.html")]
 pub struct ListPage {
     pub c: Chrome,
+    /// A search box at the top, with what was searched.
+    pub search: Option<String>,
+    /// A form asking for a reason before whole numbers are shown.
+    pub unmask_action: Option<String>,
     pub crumbs: Vec<Crumb>,
     pub heading: String,
     pub notice: Option<String>,

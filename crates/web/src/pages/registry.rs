@@ -3,7 +3,7 @@
 //! a 404 and is audited, whether the row is absent or belongs to someone else's area.
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use wardbook_domain::FieldErrors;
@@ -11,6 +11,7 @@ use wardbook_domain::access::Permission;
 use wardbook_domain::mask;
 use wardbook_domain::org::{OrgCode, OrgLevel};
 use wardbook_domain::registry::{AddressInput, HousingKind, HousingUnitInput, IdKind, PersonCategory, PersonInput, ResidenceInput};
+use wardbook_domain::search;
 use wardbook_store::StoreError;
 use wardbook_store::registry::{Registered, UnitRow};
 
@@ -57,6 +58,8 @@ fn page(who: &Principal, heading: String) -> ListPage {
     let c = Chrome::for_user(who, heading.clone());
     ListPage {
         c,
+        search: None,
+        unmask_action: None,
         crumbs: vec![],
         heading,
         notice: None,
@@ -470,19 +473,58 @@ pub async fn person_create(
 }
 
 pub async fn person_view(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>) -> Result<Response, WebError> {
-    let scope = &who.account.org;
-    let row = found(&app, &ctx, &who, &format!("person:{id}"), app.store.person_get(scope, id).await).await?;
+    let row = found(&app, &ctx, &who, &format!("person:{id}"), app.store.person_get(&who.account.org, id).await).await?;
     app.audit(&ctx, Some(&who.account), "person.view", &format!("person:{id}"), "ok").await?;
+    Ok(render(&person_page(&app, &who, row, false, FieldErrors::new()).await?)?.into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct UnmaskForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// Shows the whole numbers once, for a typed reason that goes into the audit log's purpose.
+pub async fn person_unmask(
+    State(app): State<AppState>,
+    ctx: RequestCtx,
+    who: Principal,
+    Path(id): Path<i64>,
+    Form(f): Form<UnmaskForm>,
+) -> Result<Response, WebError> {
+    let row = found(&app, &ctx, &who, &format!("person:{id}"), app.store.person_get(&who.account.org, id).await).await?;
+    let reason = f.reason.trim();
+    if reason.chars().count() < 4 || reason.chars().count() > 200 {
+        let mut e = FieldErrors::new();
+        e.add("reason", "err.reason");
+        let page = person_page(&app, &who, row, false, e).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    }
+    app.audit_with_purpose(&ctx, Some(&who.account), "person.unmask", &format!("person:{id}"), "ok", reason).await?;
+    Ok(render(&person_page(&app, &who, row, true, FieldErrors::new()).await?)?.into_response())
+}
+
+async fn person_page(
+    app: &AppState,
+    who: &Principal,
+    row: wardbook_store::registry::PersonRow,
+    whole: bool,
+    errors: FieldErrors,
+) -> Result<ListPage, WebError> {
+    let id = row.id;
+    let scope = &who.account.org;
     let p = &row.person;
-    let mut page = page(&who, p.name.clone());
+    let mut page = page(who, p.name.clone());
     let tr = page.c.tr;
     if let Ok(grid) = OrgCode::parse(&row.grid_code) {
-        page.crumbs = crumbs(&app, &who, &grid).await;
+        page.crumbs = crumbs(app, who, &grid).await;
     }
-    let id_shown = match p.id_kind {
-        IdKind::ResidentId => mask::id_number(&p.id_number),
-        IdKind::Passport => mask::document(&p.id_number),
+    let id_shown = match (whole, p.id_kind) {
+        (true, _) => p.id_number.clone(),
+        (false, IdKind::ResidentId) => mask::id_number(&p.id_number),
+        (false, IdKind::Passport) => mask::document(&p.id_number),
     };
+    let phone_shown = p.phone.as_deref().map(|ph| if whole { ph.to_string() } else { mask::phone(ph) }).unwrap_or_default();
     page.facts = vec![
         (tr.t("person.gender").to_string(), tr.t(&format!("gender.{}", p.gender.code())).to_string()),
         (tr.t("person.birth_date").to_string(), p.birth_date.to_string()),
@@ -490,8 +532,16 @@ pub async fn person_view(State(app): State<AppState>, ctx: RequestCtx, who: Prin
         (tr.t("person.id_kind").to_string(), tr.t(&format!("id_kind.{}", p.id_kind.code())).to_string()),
         (tr.t("person.id_number").to_string(), id_shown),
         (tr.t("person.nationality").to_string(), p.nationality.clone()),
-        (tr.t("person.phone").to_string(), p.phone.as_deref().map(mask::phone).unwrap_or_default()),
+        (tr.t("person.phone").to_string(), phone_shown),
     ];
+    if whole {
+        page.notice = Some(tr.t("unmask.shown").to_string());
+    } else if let Some(k) = errors.for_field("reason") {
+        page.notice = Some(tr.t(k).to_string());
+    }
+    if !whole && who.account.role.can(Permission::PersonUnmask) {
+        page.unmask_action = Some(format!("/people/{id}/unmask"));
+    }
     page.table_title = tr.t("person.residences").to_string();
     page.columns = ["residence.address", "residence.from", "residence.to"].iter().map(|k| tr.t(k).to_string()).collect();
     let can_write = who.account.role.can(Permission::RegistryWrite);
@@ -507,6 +557,65 @@ pub async fn person_view(State(app): State<AppState>, ctx: RequestCtx, who: Prin
     }
     if can_write {
         page.actions.push(Link { href: format!("/people/{id}/edit"), text: tr.t("person.edit").to_string() });
+    }
+    Ok(page)
+}
+
+#[derive(serde::Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// One box: people by name, pinyin, initials, whole ID or phone number or the last 4 of an ID;
+/// buildings by fragments of their address. Only the caller's subtree is searched.
+pub async fn search(
+    State(app): State<AppState>,
+    ctx: RequestCtx,
+    who: Principal,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, WebError> {
+    let mut page = page(&who, String::new());
+    let tr = page.c.tr;
+    page.heading = tr.t("search.title").to_string();
+    page.c.title = page.heading.clone();
+    page.search = Some(q.q.clone());
+    let Some(query) = search::classify(&q.q) else { return Ok(render(&page)?.into_response()) };
+    page.table_title = tr.t("search.title").to_string();
+    page.columns = vec![String::new(), tr.t("search.kind").to_string(), String::new()];
+    page.empty = tr.t("search.none").to_string();
+    let scope = &who.account.org;
+    if who.account.role.can(Permission::PersonRead) {
+        let people = app.store.people_search(scope, &query, 50).await?;
+        // The audit names the kind of query and the count, never the query: it may be an ID number.
+        let kind = match &query {
+            search::Query::IdNumber(_) => "id_number",
+            search::Query::Phone(_) => "phone",
+            search::Query::IdLast4(_) => "id_last4",
+            search::Query::Name(_) => "name",
+        };
+        app.audit(&ctx, Some(&who.account), "person.search", &format!("query:{kind}"), &format!("{} found", people.len())).await?;
+        for p in people {
+            let shown = match p.person.id_kind {
+                IdKind::ResidentId => mask::id_number(&p.person.id_number),
+                IdKind::Passport => mask::document(&p.person.id_number),
+            };
+            page.rows.push(Row {
+                href: format!("/people/{}", p.id),
+                cells: vec![p.person.name, tr.t("search.people").to_string(), shown],
+                flag: false,
+                action: None,
+            });
+        }
+    }
+    for a in app.store.addresses_search(scope, &q.q, 50).await? {
+        let label = format!("{}{}{}", a.address.road, a.address.number, a.address.building);
+        page.rows.push(Row {
+            href: format!("/addresses/{}", a.id),
+            cells: vec![label, tr.t("search.addresses").to_string(), a.address.grid.to_string()],
+            flag: false,
+            action: None,
+        });
     }
     Ok(render(&page)?.into_response())
 }

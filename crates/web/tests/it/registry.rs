@@ -260,3 +260,61 @@ async fn a_login_name_with_a_newline_stays_one_audit_line() {
     assert!(rows.iter().all(|r| !r.entry.object.contains('\n')));
     assert!(rows.iter().any(|r| r.entry.object.contains("evil\\nfake.entry=ok")));
 }
+
+#[tokio::test]
+async fn one_search_box_within_the_users_area() {
+    let app = spawn_app().await;
+    let mine = app.login("grid1").await;
+    let id = app.store.person_get(&OrgCode::parse("110105").expect("o"), app.grid1.person).await.expect("p").person.id_number;
+    for q in ["李秀英", "lixiuying", "lxy", id.as_str(), &id[14..], "13912345678"] {
+        let page = mine.get(&app, &format!("/search?q={}", urlencode(q))).await.text().await.expect("body");
+        assert!(page.contains(&format!("/people/{}", app.grid1.person)), "grid 1 finds its resident by {q}");
+        let results = page.split("<table").nth(1).expect("a results table");
+        assert!(!results.contains(&id), "the ID stays masked in results");
+    }
+    let page = mine.get(&app, &format!("/search?q={}", urlencode("光华路9"))).await.text().await.expect("body");
+    assert!(page.contains(&format!("/addresses/{}", app.grid1.address)));
+    let other = app.login("grid2").await;
+    for q in ["李秀英", id.as_str(), "13912345678", "光华路"] {
+        let page = other.get(&app, &format!("/search?q={}", urlencode(q))).await.text().await.expect("body");
+        assert!(!page.contains("/people/") && !page.contains("/addresses/"), "grid 2 does not find grid 1's records by {q}");
+    }
+    let searches = app.store.audit_recent(50, "person.search").await.expect("audit");
+    assert!(searches.len() >= 10);
+    assert!(searches.iter().all(|r| !format!("{:?}", r.entry).contains(&id[10..])), "queries are not logged");
+    // Property staff see housing, not people.
+    let property = app.login("property.staff").await;
+    let page = property.get(&app, &format!("/search?q={}", urlencode("李秀英"))).await;
+    assert_eq!(page.status(), 200);
+    assert!(!page.text().await.expect("body").contains("/people/"));
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+#[tokio::test]
+async fn whole_numbers_need_the_permission_and_a_reason_and_are_audited() {
+    let app = spawn_app().await;
+    let id = app.store.person_get(&OrgCode::parse("110105").expect("o"), app.grid1.person).await.expect("p").person.id_number;
+    let path = format!("/people/{}/unmask", app.grid1.person);
+    let worker = app.login("grid1").await;
+    assert!(
+        !worker.get(&app, &format!("/people/{}", app.grid1.person)).await.text().await.expect("body").contains(&path),
+        "no unmask form"
+    );
+    assert_eq!(worker.post(&app, &path, &[("reason", "核查身份")]).await.status(), 403);
+    let police = app.login("community.police").await;
+    let r = police.post(&app, &path, &[("reason", "")]).await;
+    assert_eq!(r.status(), 422);
+    assert!(!r.text().await.expect("body").contains(&id));
+    let before = app.audit_count("person.unmask").await;
+    let r = police.post(&app, &path, &[("reason", "线索核查 2026-118 号")]).await;
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.expect("body");
+    assert!(body.contains(&id) && body.contains("13912345678"));
+    assert_eq!(app.audit_count("person.unmask").await, before + 1);
+    let row = app.store.audit_recent(1, "person.unmask").await.expect("audit").remove(0);
+    assert_eq!(row.entry.purpose, "线索核查 2026-118 号");
+    assert_eq!(row.entry.login, "community.police");
+}
