@@ -7,6 +7,7 @@ use wardbook_domain::clock::Clock;
 use wardbook_domain::divisions;
 use wardbook_domain::org::OrgCode;
 use wardbook_gen::{Config, generate};
+
 use wardbook_store::Store;
 use wardbook_web::accounts;
 
@@ -28,11 +29,9 @@ pub async fn load_district(store: &Store, district: &str) -> Result<OrgCode> {
     Ok(code)
 }
 
-pub async fn seed(store: &Store, clock: &dyn Clock, seed: u64) -> Result<()> {
+pub async fn seed_with(store: &Store, clock: &dyn Clock, cfg: &Config) -> Result<()> {
     let now = clock.now();
-    let mut cfg = Config::demo(now.date_naive());
-    cfg.seed = seed;
-    let data = generate(&cfg);
+    let data = generate(cfg);
     for (code, name) in &data.org {
         store.org_upsert(code, name).await?;
     }

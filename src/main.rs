@@ -60,10 +60,40 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Import a ledger (.csv in UTF-8 or GBK/GB18030, or .xlsx) of people and where they live.
+    Import {
+        /// The file to import.
+        file: String,
+        /// Only rows in this org node's subtree are accepted (default: every row's own district).
+        #[arg(long)]
+        org: Option<String>,
+        /// Validate every row and report, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write the rejected rows, each bad cell marked with its reason, to this .xlsx file.
+        #[arg(long)]
+        rejects: Option<String>,
+        /// Language of the reasons: zh-CN (default) or en.
+        #[arg(long, default_value = "zh-CN")]
+        lang: String,
+    },
     /// Generate the demo district into the database and print its accounts.
     Demo {
         #[arg(long, default_value_t = 2023)]
         seed: u64,
+        /// Size knobs (defaults: 8,000 people, 3,000 units, 300 foreigners, 2 × 3 × 4 org tree).
+        #[arg(long)]
+        people: Option<usize>,
+        #[arg(long)]
+        housing_units: Option<usize>,
+        #[arg(long)]
+        foreigners: Option<usize>,
+        #[arg(long)]
+        subdistricts: Option<usize>,
+        #[arg(long)]
+        communities_per_subdistrict: Option<usize>,
+        #[arg(long)]
+        grids_per_community: Option<usize>,
     },
     /// Manage accounts.
     User {
@@ -237,7 +267,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let master = master_key(&key, &key_file, demo_key.as_deref())?;
             let store = open(&url).await?.unlock(master, algorithm).await.context("cannot open the data keys")?;
             if demo {
-                demo::seed(&store, &clock, 2023).await?;
+                demo::seed_with(&store, &clock, &wardbook_gen::Config::demo(clock.now().date_naive())).await?;
             } else if store.account_count().await? == 0 {
                 first_admin(&store, &clock, admin_login, admin_password, district).await?;
             }
@@ -264,10 +294,21 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { seed } => {
+        Command::Demo { seed, people, housing_units, foreigners, subdistricts, communities_per_subdistrict, grids_per_community } => {
             let master = master_key(&key, &key_file, None)?;
             let store = open(&cli.database_url).await?.unlock(master, algorithm).await?;
-            demo::seed(&store, &clock, seed).await?;
+            let mut cfg = wardbook_gen::Config::demo(clock.now().date_naive());
+            cfg.seed = seed;
+            cfg.people = people.unwrap_or(cfg.people);
+            cfg.housing_units = housing_units.unwrap_or(cfg.housing_units);
+            cfg.foreigners = foreigners.unwrap_or(cfg.foreigners).min(cfg.people);
+            cfg.subdistricts = subdistricts.unwrap_or(cfg.subdistricts);
+            cfg.communities_per_subdistrict = communities_per_subdistrict.unwrap_or(cfg.communities_per_subdistrict);
+            cfg.grids_per_community = grids_per_community.unwrap_or(cfg.grids_per_community);
+            if cfg.people == 0 {
+                cfg.anomalies.overcrowded_units = 0;
+            }
+            demo::seed_with(&store, &clock, &cfg).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command } => user(open(&cli.database_url).await?, &clock, command).await,
@@ -280,6 +321,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             cli_audit(&store, &clock, "org.add_grid", &format!("org:{grid}"), "ok").await?;
             println!("grid {grid} {name}");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { file, org, dry_run, rejects, lang } => {
+            let master = master_key(&key, &key_file, None)?;
+            let store = open(&cli.database_url).await?.unlock(master, algorithm).await?;
+            import(&store, &clock, &file, org, dry_run, rejects, &lang).await
         }
         Command::Keys { command: KeysCommand::Generate } => {
             println!("{}", MasterKey::random().to_hex().as_str());
@@ -315,6 +361,64 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
     }
+}
+
+async fn import(store: &Store, clock: &dyn Clock, file: &str, org: Option<String>, dry_run: bool, rejects: Option<String>, lang: &str) -> Result<ExitCode> {
+    use wardbook_web::i18n::{Lang, Tr};
+    let tr = Tr::new(Lang::parse(lang));
+    let ledger = match wardbook_web::ledger::open(std::path::Path::new(file), file) {
+        Ok(l) => l,
+        Err(e) => bail!("{file}: {}", tr.t(e.key())),
+    };
+    let mapping = wardbook_domain::import::Mapping::guess(&ledger.headers);
+    let headers = ledger.headers.clone();
+    let scope = match org {
+        Some(o) => OrgCode::parse(&o).map_err(|_| anyhow::anyhow!("not an org code: {o}"))?,
+        None => match store.districts().await?.as_slice() {
+            [only] => OrgCode::parse(only).map_err(|_| anyhow::anyhow!("bad district"))?,
+            _ => bail!("give --org: the database holds more or fewer than one district"),
+        },
+    };
+    let for_display: Vec<String> = mapping.columns.iter().zip(&headers).map(|(f, h)| format!("{h} → {}", f.map(|f| f.code()).unwrap_or("—"))).collect();
+    eprintln!("columns: {}", for_display.join(", "));
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos} rows read, {per_sec}, {elapsed} elapsed")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let now = clock.now();
+    let job = wardbook_web::import::ImportJob { scope, mapping, today: now.date_naive(), now: now.timestamp_millis(), dry_run };
+    let report = wardbook_web::import::run(store, job, ledger, |n| bar.set_position(n)).await;
+    bar.finish_and_clear();
+    let report = match report {
+        Ok(r) => r,
+        Err(wardbook_web::import::ImportError::Missing(cols)) => bail!("{}: {}", tr.t("err.import.missing"), cols.join(", ")),
+        Err(wardbook_web::import::ImportError::Ledger(e)) => bail!("{file}: {}", tr.t(e.key())),
+        Err(e) => return Err(e.into()),
+    };
+    let c = report.counts;
+    println!(
+        "{} rows: {} imported, {} updated, {} unchanged, {} rejected{}",
+        report.rows,
+        c.imported,
+        c.updated,
+        c.unchanged,
+        report.rejected_count,
+        if dry_run { " (dry run: nothing written)" } else { "" }
+    );
+    for r in report.rejected.iter().take(20) {
+        let why: Vec<String> = r.reasons.iter().map(|(col, k)| format!("{}: {}", col.and_then(|c| headers.get(c)).map(String::as_str).unwrap_or("?"), tr.t(k))).collect();
+        println!("  row {}: {}", r.line, why.join("; "));
+    }
+    if let Some(path) = rejects {
+        let bytes = wardbook_web::ledger::rejects_workbook(&headers, &report.rejected, tr).context("cannot write the rejected rows")?;
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {path}"))?;
+        println!("rejected rows written to {path}");
+    }
+    if !dry_run {
+        cli_audit(store, clock, "import.run", &format!("file:{}", report.rows), &format!("{} imported, {} rejected", c.imported, report.rejected_count)).await?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn user(store: Store, clock: &dyn Clock, command: UserCommand) -> Result<ExitCode> {

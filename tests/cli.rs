@@ -223,3 +223,63 @@ async fn keys_rotate_reseals_everything_and_a_wrong_master_key_is_refused() {
     assert!(!wrong.status.success() && text(&wrong).contains("master key does not open"), "{}", text(&wrong));
     store.close().await;
 }
+
+/// A ledger killed half-way through its import leaves whole batches only; the rerun completes
+/// it, and nothing is there twice.
+#[tokio::test]
+async fn a_killed_import_completes_on_rerun_without_duplicates() {
+    let db = TempDb::new("killed");
+    let o = wardbook(&db.0, &["demo", "--people", "0", "--housing-units", "0"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut cfg = wardbook_gen::Config::demo(chrono::NaiveDate::from_ymd_opt(2026, 12, 1).expect("date"));
+    cfg.people = 25_000;
+    cfg.housing_units = 9_000;
+    cfg.foreigners = 500;
+    cfg.anomalies.overcrowded_units = 0;
+    let data = wardbook_gen::generate(&cfg);
+    let csv = std::env::temp_dir().join(format!("wb-killed-{}.csv", std::process::id()));
+    let mut lines = vec![wardbook_gen::LEDGER_HEADERS.join(",")];
+    lines.extend(wardbook_gen::ledger_rows(&data).map(|r| r.join(",")));
+    std::fs::write(&csv, lines.join("\n")).expect("ledger");
+    let residences = lines.len() as i64 - 1;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wardbook"))
+        .args(["import", &csv.display().to_string()])
+        .env("WARDBOOK_DATABASE_URL", &db.0)
+        .env("WARDBOOK_MASTER_KEY", KEY)
+        .env("WARDBOOK_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("import starts");
+    let store = Store::connect(&db.0).await.expect("open");
+    let mut seen = 0;
+    for _ in 0..600 {
+        seen = store.count_rows(RegistryTable::People).await.unwrap_or(0);
+        if seen > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let after_kill = store.count_rows(RegistryTable::People).await.expect("count");
+    assert!(seen > 0 && after_kill < 25_000, "killed part-way: {after_kill} people");
+    // Whole batches only: every person written has their residence.
+    let orphans: i64 = sqlx::Row::get(
+        &sqlx::query("SELECT COUNT(*) AS n FROM people p WHERE NOT EXISTS (SELECT 1 FROM residences r WHERE r.person_id = p.id)")
+            .fetch_one(store.pool())
+            .await
+            .expect("q"),
+        "n",
+    );
+    assert_eq!(orphans, 0);
+    let o = wardbook(&db.0, &["import", &csv.display().to_string()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(store.count_rows(RegistryTable::People).await.expect("count"), 25_000);
+    assert_eq!(store.count_rows(RegistryTable::Residences).await.expect("count"), residences);
+    let o = wardbook(&db.0, &["import", &csv.display().to_string()]);
+    assert!(text(&o).contains(&format!("0 imported, 0 updated, {residences} unchanged, 0 rejected")), "{}", text(&o));
+    store.close().await;
+    let _ = std::fs::remove_file(csv);
+}

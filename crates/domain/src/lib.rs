@@ -5,6 +5,7 @@ pub mod access;
 pub mod clock;
 pub mod divisions;
 pub mod ids;
+pub mod import;
 pub mod mask;
 pub mod org;
 pub mod password;

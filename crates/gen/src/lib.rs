@@ -215,7 +215,7 @@ impl Gen {
         let given = *self.pick(if gender == Gender::Male { GIVEN_M } else { GIVEN_F });
         let birth = self.date_between(NaiveDate::from_ymd_opt(1940, 1, 1).unwrap_or(today), today - Duration::days(30));
         let local = self.rng.random_bool(0.6);
-        let area = if local { local_district.to_string() } else { self.pick(&self.areas.clone()).code.clone() };
+        let area = if local { local_district.to_string() } else { self.areas[self.rng.random_range(0..self.areas.len())].code.clone() };
         let id_number = self.resident_id(&area, birth, gender);
         let phone = self.rng.random_bool(0.8).then(|| self.phone());
         Person {
@@ -352,6 +352,7 @@ pub fn generate(cfg: &Config) -> Dataset {
         let from = g.date_between(since.max(person.birth_date), cfg.today);
         if g.rng.random_bool(0.2) {
             let earlier = habitable[g.rng.random_range(0..habitable.len())];
+            let earlier = if earlier == ui { habitable[(habitable.iter().position(|h| *h == ui).unwrap_or(0) + 1) % habitable.len()] } else { earlier };
             let start = g.date_between(since.min(from), from);
             let to = if start < from { from - Duration::days(1) } else { from };
             d.batch.residences.push((next_id(&mut g.rng), person_id, units[earlier].0, Residence { from: start.min(to), to: Some(to) }));
@@ -371,6 +372,10 @@ pub fn generate(cfg: &Config) -> Dataset {
         while occupants[ui] <= units[ui].2.capacity {
             let pid = people_ids[g.rng.random_range(0..people_ids.len())];
             let from = g.date_between(since, cfg.today);
+            // Natural key (person, unit, start) must stay unique.
+            if d.batch.residences.iter().any(|(_, p, u, r)| *p == pid && *u == units[ui].0 && r.from == from) {
+                continue;
+            }
             d.batch.residences.push((next_id(&mut g.rng), pid, units[ui].0, Residence { from, to: None }));
             occupants[ui] += 1;
         }
@@ -442,4 +447,43 @@ mod tests {
         assert_eq!(over, truth);
         assert!(!truth.is_empty());
     }
+}
+
+/// The ledger columns `ledger_csv` writes, with the Chinese headers offices use.
+pub const LEDGER_HEADERS: [&str; 19] = [
+    "网格代码", "街路巷", "门牌号", "楼栋", "单元", "楼层", "室号", "房屋类型", "核定人数", "姓名", "性别", "出生日期", "人员类别",
+    "证件类型", "证件号码", "国籍", "手机号码", "入住日期", "离开日期",
+];
+
+/// One ledger line per residence of the data set, in `LEDGER_HEADERS` order.
+pub fn ledger_rows(d: &Dataset) -> impl Iterator<Item = [String; 19]> + '_ {
+    let addresses: std::collections::HashMap<i64, &Address> = d.batch.addresses.iter().map(|(id, a)| (*id, a)).collect();
+    let units: std::collections::HashMap<i64, (&Address, &HousingUnit)> =
+        d.batch.units.iter().filter_map(|(id, a, u)| addresses.get(a).map(|a| (*id, (*a, u)))).collect();
+    let people: std::collections::HashMap<i64, &Person> = d.batch.people.iter().map(|(id, _, p)| (*id, p)).collect();
+    d.batch.residences.iter().filter_map(move |(_, pid, uid, r)| {
+        let (a, u) = units.get(uid)?;
+        let p = people.get(pid)?;
+        Some([
+            a.grid.to_string(),
+            a.road.clone(),
+            a.number.clone(),
+            a.building.clone(),
+            u.unit.clone(),
+            u.floor.map(|f| f.to_string()).unwrap_or_default(),
+            u.room.clone(),
+            u.kind.code().to_string(),
+            u.capacity.to_string(),
+            p.name.clone(),
+            if p.gender == Gender::Male { "男".into() } else { "女".into() },
+            p.birth_date.to_string(),
+            p.category.code().to_string(),
+            p.id_kind.code().to_string(),
+            p.id_number.clone(),
+            p.nationality.clone(),
+            p.phone.clone().unwrap_or_default(),
+            r.from.to_string(),
+            r.to.map(|t| t.to_string()).unwrap_or_default(),
+        ])
+    })
 }

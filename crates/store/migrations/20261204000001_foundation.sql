@@ -60,6 +60,8 @@ CREATE TABLE addresses (
     FOREIGN KEY (district_code, grid_code) REFERENCES org_nodes (district_code, code)
 );
 CREATE INDEX addresses_grid ON addresses (district_code, grid_code);
+-- Natural key: imports and forms find the same building again instead of adding it twice.
+CREATE UNIQUE INDEX addresses_natural ON addresses (district_code, grid_code, normalized);
 
 CREATE TABLE housing_units (
     district_code TEXT NOT NULL,
@@ -78,6 +80,7 @@ CREATE TABLE housing_units (
 );
 CREATE INDEX housing_units_address ON housing_units (district_code, address_id);
 CREATE INDEX housing_units_grid ON housing_units (district_code, grid_code);
+CREATE UNIQUE INDEX housing_units_natural ON housing_units (district_code, address_id, unit, room);
 
 -- Sensitive numbers are stored only sealed (*_ct: SM4-GCM or AES-256-GCM, bound to table,
 -- column and row) with a keyed blind index (*_bidx: HMAC-SM3) for exact look-up.
@@ -99,7 +102,8 @@ CREATE TABLE people (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (district_code, id),
-    UNIQUE (district_code, id_kind, id_number_bidx)
+    -- The token already folds in the document kind, so it alone identifies a document.
+    UNIQUE (district_code, id_number_bidx)
 );
 CREATE INDEX people_grid ON people (district_code, grid_code);
 CREATE INDEX people_phone ON people (district_code, phone_bidx);
@@ -141,6 +145,7 @@ CREATE TABLE residences (
 CREATE INDEX residences_person ON residences (district_code, person_id);
 CREATE INDEX residences_unit ON residences (district_code, unit_id);
 CREATE INDEX residences_grid ON residences (district_code, grid_code);
+CREATE UNIQUE INDEX residences_natural ON residences (district_code, person_id, unit_id, from_date);
 
 -- Append-only and hash-chained; not a tenant table: one chain per deployment.
 CREATE TABLE audit_log (

@@ -56,6 +56,23 @@ impl Store {
         rows.iter().map(node).collect()
     }
 
+    /// Codes of one level under a node (grids of a district, say).
+    pub async fn org_codes_under(&self, under: &OrgCode, level: OrgLevel) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT code FROM org_nodes WHERE district_code = $1 AND level = $2 AND code LIKE $3")
+            .bind(under.district())
+            .bind(level.code())
+            .bind(format!("{under}%"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("code")?)).collect()
+    }
+
+    /// The districts (区) this database holds.
+    pub async fn districts(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT code FROM org_nodes WHERE level = 'district' ORDER BY code").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok(r.try_get("code")?)).collect()
+    }
+
     pub async fn org_count(&self, level: OrgLevel) -> Result<i64> {
         let r = sqlx::query("SELECT COUNT(*) AS n FROM org_nodes WHERE level = $1").bind(level.code()).fetch_one(&self.pool).await?;
         Ok(r.try_get("n")?)

@@ -6,6 +6,8 @@ pub mod accounts;
 pub mod auth;
 pub mod error;
 pub mod i18n;
+pub mod import;
+pub mod ledger;
 pub mod pages;
 pub mod routes;
 pub mod views;

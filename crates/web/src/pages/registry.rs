@@ -200,7 +200,16 @@ pub async fn address_create(
             return invalid(p, &e);
         }
     };
-    let id = app.store.address_create(&who.account.org, &address, app.now_ms()).await?;
+    let id = match app.store.address_create(&who.account.org, &address, app.now_ms()).await {
+        Ok(id) => id,
+        Err(StoreError::Conflict(_)) => {
+            let mut e = FieldErrors::new();
+            e.add("road", "err.address.exists");
+            let p = form(&who, "org.add_address", format!("/org/{grid}/addresses/new"), format!("/org/{grid}"), |tr| address_fields(tr, &input, false));
+            return invalid(p, &e);
+        }
+        Err(e) => return Err(e.into()),
+    };
     app.audit(&ctx, Some(&who.account), "address.create", &format!("address:{id}"), "ok").await?;
     Ok(Redirect::to(&format!("/addresses/{id}")).into_response())
 }
@@ -270,7 +279,13 @@ pub async fn address_update(
             form(&who, "address.edit", format!("/addresses/{id}/edit"), format!("/addresses/{id}"), |tr| address_fields(tr, &input, true));
         return invalid(p, &errors);
     };
-    app.store.address_update(&who.account.org, id, &address, app.now_ms()).await?;
+    if let Err(e) = app.store.address_update(&who.account.org, id, &address, app.now_ms()).await {
+        let StoreError::Conflict(_) = e else { return Err(e.into()) };
+        let mut errors = FieldErrors::new();
+        errors.add("road", "err.address.exists");
+        let p = form(&who, "address.edit", format!("/addresses/{id}/edit"), format!("/addresses/{id}"), |tr| address_fields(tr, &input, true));
+        return invalid(p, &errors);
+    }
     app.audit(&ctx, Some(&who.account), "address.update", &format!("address:{id}"), "ok").await?;
     Ok(Redirect::to(&format!("/addresses/{id}")).into_response())
 }
@@ -311,7 +326,16 @@ pub async fn unit_create(
             return invalid(p, &e);
         }
     };
-    let unit_id = app.store.unit_create(&who.account.org, id, &unit, app.now_ms()).await?;
+    let unit_id = match app.store.unit_create(&who.account.org, id, &unit, app.now_ms()).await {
+        Ok(u) => u,
+        Err(StoreError::Conflict(_)) => {
+            let mut e = FieldErrors::new();
+            e.add("room", "err.unit.exists");
+            let p = form(&who, "address.add_unit", format!("/addresses/{id}/units/new"), format!("/addresses/{id}"), |tr| unit_fields(tr, &input));
+            return invalid(p, &e);
+        }
+        Err(e) => return Err(e.into()),
+    };
     app.audit(&ctx, Some(&who.account), "unit.create", &format!("unit:{unit_id}"), "ok").await?;
     Ok(Redirect::to(&format!("/units/{unit_id}")).into_response())
 }
@@ -388,7 +412,13 @@ pub async fn unit_update(
             return invalid(p, &e);
         }
     };
-    app.store.unit_update(&who.account.org, id, &unit, app.now_ms()).await?;
+    if let Err(e) = app.store.unit_update(&who.account.org, id, &unit, app.now_ms()).await {
+        let StoreError::Conflict(_) = e else { return Err(e.into()) };
+        let mut errors = FieldErrors::new();
+        errors.add("room", "err.unit.exists");
+        let p = form(&who, "unit.edit", format!("/units/{id}/edit"), format!("/units/{id}"), |tr| unit_fields(tr, &input));
+        return invalid(p, &errors);
+    }
     app.audit(&ctx, Some(&who.account), "unit.update", &format!("unit:{id}"), "ok").await?;
     Ok(Redirect::to(&format!("/units/{id}")).into_response())
 }
@@ -465,6 +495,11 @@ pub async fn person_create(
             app.audit(&ctx, Some(&who.account), "person.create", &format!("unit:{id}"), "id_conflict").await?;
             let mut errors = FieldErrors::new();
             errors.add("id_number", "err.id_number.conflict");
+            return invalid(person_new_form(&who, id, &input), &errors);
+        }
+        Err(StoreError::Conflict(_)) => {
+            let mut errors = FieldErrors::new();
+            errors.add("from", "err.residence.exists");
             return invalid(person_new_form(&who, id, &input), &errors);
         }
         Err(e) => return Err(e.into()),
@@ -698,7 +733,13 @@ pub async fn residence_update(
             return invalid(page, &e);
         }
     };
-    app.store.residence_update(&who.account.org, id, &residence, app.now_ms()).await?;
+    if let Err(e) = app.store.residence_update(&who.account.org, id, &residence, app.now_ms()).await {
+        let StoreError::Conflict(_) = e else { return Err(e.into()) };
+        let mut errors = FieldErrors::new();
+        errors.add("from", "err.residence.exists");
+        let page = form(&who, "residence.edit", format!("/residences/{id}/edit"), format!("/people/{}", r.person_id), |tr| residence_fields(tr, &input));
+        return invalid(page, &errors);
+    }
     app.audit(&ctx, Some(&who.account), "residence.update", &format!("residence:{id}"), "ok").await?;
     Ok(Redirect::to(&format!("/people/{}", r.person_id)).into_response())
 }

@@ -5,4 +5,5 @@ mod access;
 mod auth;
 mod browser;
 mod harness;
+mod import;
 mod registry;

@@ -1,0 +1,243 @@
+//! Importing a ledger (台账): which column is which field, and one row validated exactly as the
+//! forms validate it. Pure: reading files and writing rows happen elsewhere.
+
+use chrono::NaiveDate;
+
+use crate::FieldErrors;
+use crate::registry::{AddressInput, HousingUnitInput, PersonInput, ResidenceInput};
+use crate::registry::{Address, HousingUnit, Person, Residence};
+
+macro_rules! fields {
+    ($($variant:ident = $code:literal [$($alias:literal),*]),+ $(,)?) => {
+        /// A column a ledger may have.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Field { $($variant),+ }
+        impl Field {
+            pub const ALL: &'static [Field] = &[$(Field::$variant),+];
+            /// The English header, also the form field name.
+            pub fn code(self) -> &'static str { match self { $(Field::$variant => $code),+ } }
+            fn aliases(self) -> &'static [&'static str] { match self { $(Field::$variant => &[$code, $($alias),*]),+ } }
+        }
+    };
+}
+
+fields! {
+    GridCode = "grid_code" ["网格代码", "网格编码", "所属网格", "grid"],
+    Road = "road" ["街路巷", "道路", "街道路巷", "路"],
+    Number = "number" ["门牌号", "门牌", "号"],
+    Building = "building" ["楼栋", "楼号", "楼栋号"],
+    Unit = "unit" ["单元", "单元号"],
+    Floor = "floor" ["楼层", "层"],
+    Room = "room" ["室号", "房号", "房间号", "户室号"],
+    HousingKind = "kind" ["房屋类型", "房屋性质", "housing_kind"],
+    Capacity = "capacity" ["核定人数", "核定居住人数", "可住人数"],
+    Name = "name" ["姓名"],
+    Gender = "gender" ["性别", "sex"],
+    BirthDate = "birth_date" ["出生日期", "生日", "date_of_birth"],
+    Category = "category" ["人员类别", "人口类别", "人员类型"],
+    IdKind = "id_kind" ["证件类型", "id_type"],
+    IdNumber = "id_number" ["证件号码", "身份证号", "身份证号码", "公民身份号码", "护照号码"],
+    Nationality = "nationality" ["国籍", "国籍代码"],
+    Phone = "phone" ["手机号", "手机号码", "联系电话", "电话"],
+    From = "from" ["起始日期", "入住日期", "居住起始日期", "from_date"],
+    To = "to" ["截止日期", "离开日期", "居住截止日期", "to_date"],
+}
+
+/// Fields a row cannot do without: where the person lives and who they are.
+pub const REQUIRED: &[Field] =
+    &[Field::GridCode, Field::Road, Field::Number, Field::Room, Field::Name, Field::Gender, Field::BirthDate, Field::IdNumber, Field::From];
+
+fn fold(h: &str) -> String {
+    h.trim().trim_start_matches('\u{feff}').chars().filter(|c| !c.is_whitespace() && *c != '*').flat_map(char::to_lowercase).collect()
+}
+
+/// Which field each column holds; `None` for columns that are ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    pub columns: Vec<Option<Field>>,
+}
+
+impl Mapping {
+    /// Matches headers to fields by their Chinese or English names; each field at most once.
+    pub fn guess(headers: &[String]) -> Mapping {
+        let mut used = vec![];
+        let columns = headers
+            .iter()
+            .map(|h| {
+                let h = fold(h);
+                let f = Field::ALL.iter().copied().find(|f| !used.contains(f) && f.aliases().iter().any(|a| fold(a) == h));
+                used.extend(f);
+                f
+            })
+            .collect();
+        Mapping { columns }
+    }
+
+    /// A saved template: field codes in column order, empty for ignored columns.
+    pub fn from_codes(codes: &[&str]) -> Mapping {
+        Mapping { columns: codes.iter().map(|c| Field::ALL.iter().copied().find(|f| f.code() == *c)).collect() }
+    }
+
+    pub fn missing(&self) -> Vec<Field> {
+        REQUIRED.iter().copied().filter(|f| !self.columns.contains(&Some(*f))).collect()
+    }
+
+    fn column_of(&self, f: Field) -> Option<usize> {
+        self.columns.iter().position(|c| *c == Some(f))
+    }
+}
+
+/// One valid ledger row: where, what housing, who, since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    pub address: Address,
+    pub unit: HousingUnit,
+    pub person: Person,
+    pub residence: Residence,
+}
+
+/// A rejected row: for each bad column, the catalogue key of why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub cells: Vec<(Option<usize>, &'static str)>,
+}
+
+/// Dates as offices type them: 2024-03-01, 2024/3/1, 2024.3.1, 20240301, or an Excel serial.
+pub fn normalize_date(raw: &str) -> String {
+    let s = raw.trim();
+    if s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()) {
+        return format!("{}-{}-{}", &s[..4], &s[4..6], &s[6..]);
+    }
+    if let Ok(serial) = s.parse::<f64>()
+        && (1.0..200_000.0).contains(&serial)
+        && let Some(base) = NaiveDate::from_ymd_opt(1899, 12, 30)
+    {
+        return (base + chrono::Duration::days(serial as i64)).to_string();
+    }
+    let parts: Vec<&str> = s.split(['-', '/', '.', '年', '月', '日']).filter(|p| !p.is_empty()).collect();
+    if parts.len() == 3 && parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit())) {
+        return format!("{}-{:0>2}-{:0>2}", parts[0], parts[1], parts[2]);
+    }
+    s.to_string()
+}
+
+fn label_to_code(field: Field, raw: &str) -> String {
+    let v = raw.trim();
+    let code = match (field, v) {
+        (Field::Gender, "男") => "M",
+        (Field::Gender, "女") => "F",
+        (Field::Category, "户籍" | "户籍人口" | "常住人口") => "registered",
+        (Field::Category, "流动" | "流动人口") => "floating",
+        (Field::Category, "境外" | "境外人员" | "外籍") => "foreign",
+        (Field::IdKind, "居民身份证" | "身份证" | "RID") => "rid",
+        (Field::IdKind, "护照" | "PASSPORT") => "passport",
+        (Field::HousingKind, "自住") => "owner_occupied",
+        (Field::HousingKind, "出租" | "出租房") => "rental",
+        (Field::HousingKind, "群租" | "群租房") => "group_rental",
+        (Field::HousingKind, "日租" | "日租房") => "daily_rental",
+        (Field::HousingKind, "宿舍" | "集体宿舍") => "dormitory",
+        (Field::HousingKind, "空置" | "空置房") => "vacant",
+        (Field::HousingKind, "商用" | "经营") => "commercial",
+        _ => return v.to_string(),
+    };
+    code.to_string()
+}
+
+/// Validates one row of cells under a mapping. Missing optional columns take defaults: a
+/// resident ID, a registered resident, a rental of capacity 0 (the ledger did not say).
+pub fn validate_row(mapping: &Mapping, cells: &[String], today: NaiveDate) -> Result<LedgerRow, Rejection> {
+    let get = |f: Field| -> String {
+        let raw = mapping.column_of(f).and_then(|i| cells.get(i)).map(String::as_str).unwrap_or("");
+        match f {
+            Field::BirthDate | Field::From | Field::To => normalize_date(raw),
+            Field::Gender | Field::Category | Field::IdKind | Field::HousingKind => label_to_code(f, raw),
+            _ => raw.trim().to_string(),
+        }
+    };
+    let or = |v: String, default: &str| if v.is_empty() { default.to_string() } else { v };
+    let address = AddressInput { grid_code: get(Field::GridCode), road: get(Field::Road), number: get(Field::Number), building: get(Field::Building) };
+    let unit = HousingUnitInput {
+        unit: get(Field::Unit),
+        floor: get(Field::Floor),
+        room: get(Field::Room),
+        kind: or(get(Field::HousingKind), "rental"),
+        capacity: or(get(Field::Capacity), "0"),
+    };
+    let person = PersonInput {
+        name: get(Field::Name),
+        gender: get(Field::Gender),
+        birth_date: get(Field::BirthDate),
+        category: or(get(Field::Category), "registered"),
+        id_kind: or(get(Field::IdKind), "rid"),
+        id_number: get(Field::IdNumber),
+        nationality: get(Field::Nationality),
+        mrz: String::new(),
+        phone: get(Field::Phone),
+    };
+    let residence = ResidenceInput { from: get(Field::From), to: get(Field::To) };
+    let results = (address.validate(), unit.validate(), person.validate(today), residence.validate());
+    match results {
+        (Ok(address), Ok(unit), Ok(person), Ok(residence)) => Ok(LedgerRow { address, unit, person, residence }),
+        (a, u, p, r) => {
+            let mut all = FieldErrors::new();
+            for e in [a.err(), u.err(), p.err(), r.err()].into_iter().flatten() {
+                all.0.extend(e.0);
+            }
+            let cells = all
+                .0
+                .iter()
+                .map(|e| {
+                    let field = Field::ALL.iter().copied().find(|f| f.code() == e.field);
+                    (field.and_then(|f| mapping.column_of(f)), e.key)
+                })
+                .collect();
+            Err(Rejection { cells })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 12, 4).expect("date")
+    }
+
+    fn headers(h: &[&str]) -> Vec<String> {
+        h.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn chinese_and_english_headers_map_to_the_same_fields() {
+        let zh = Mapping::guess(&headers(&["\u{feff}网格代码", "街路巷", "门牌号", "室号", "姓名", "性别", "出生日期", "公民身份号码", "入住日期", "备注"]));
+        let en = Mapping::guess(&headers(&["grid_code", "road", "number", "room", "name", "gender", "birth_date", "id_number", "from", "note"]));
+        assert_eq!(zh, en);
+        assert!(zh.missing().is_empty());
+        assert_eq!(zh.columns[9], None);
+        let partial = Mapping::guess(&headers(&["姓名", "身份证号"]));
+        assert!(partial.missing().contains(&Field::GridCode));
+    }
+
+    #[test]
+    fn a_good_row_and_a_bad_row() {
+        let m = Mapping::guess(&headers(&["网格代码", "街路巷", "门牌号", "室号", "姓名", "性别", "出生日期", "证件号码", "入住日期", "房屋类型"]));
+        let row = |id: &str, gender: &str| -> Vec<String> {
+            ["110105001024001", "建国路", "8号", "301", "王芳", gender, "1949/12/31", id, "20200101", "群租房"].iter().map(|s| s.to_string()).collect()
+        };
+        let ok = validate_row(&m, &row("11010519491231002X", "女"), today()).expect("valid");
+        assert_eq!(ok.unit.kind, crate::registry::HousingKind::GroupRental);
+        assert_eq!(ok.residence.from, NaiveDate::from_ymd_opt(2020, 1, 1).expect("d"));
+        let bad = validate_row(&m, &row("110105194912310021", "男"), today()).expect_err("invalid");
+        assert!(bad.cells.contains(&(Some(7), "err.rid.check")));
+        // Gender agrees with nothing while the ID is unreadable: only the ID is blamed.
+        assert_eq!(bad.cells.len(), 1, "{:?}", bad.cells);
+    }
+
+    #[test]
+    fn dates_as_offices_type_them() {
+        for (raw, want) in [("2024-03-01", "2024-03-01"), ("2024/3/1", "2024-03-01"), ("20240301", "2024-03-01"), ("2024年3月1日", "2024-03-01"), ("45352", "2024-03-01")] {
+            assert_eq!(normalize_date(raw), want, "{raw}");
+        }
+    }
+}
