@@ -14,7 +14,8 @@ BIN=target/release/wardbook
 CSV="$WORK/ledger.csv"
 [ -f "$CSV" ] || target/release/examples/ledger_csv "$PEOPLE" "$CSV"
 ROWS=$(($(wc -l < "$CSV") - 1))
-export WARDBOOK_MASTER_KEY=$($BIN keys generate)
+[ -f "$WORK/master.key" ] || $BIN keys generate > "$WORK/master.key"
+export WARDBOOK_MASTER_KEY_FILE="$WORK/master.key"
 export WARDBOOK_LOG=warn
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "ledger: $ROWS rows for $PEOPLE people, $(du -h "$CSV" | cut -f1)"
@@ -22,12 +23,12 @@ echo "ledger: $ROWS rows for $PEOPLE people, $(du -h "$CSV" | cut -f1)"
 run_import() { # $1 = database url
   $BIN --database-url "$1" demo --people 0 --housing-units 0 --subdistricts 5 --communities-per-subdistrict 6 --grids-per-community 20 > /dev/null
   local t0=$(date +%s.%N)
-  /usr/bin/time -f "%M" -o "$WORK/mem" $BIN --database-url "$1" import "$CSV" | tail -1
+  /usr/bin/time -f "%M" -o "$WORK/mem" $BIN --database-url "$1" import "$CSV" 2>/dev/null | tail -1
   local t1=$(date +%s.%N)
   local secs=$(echo "$t1 - $t0" | bc)
   echo "  wall ${secs} s, $(echo "$ROWS / $secs" | bc) rows/s, peak RSS $(($(cat "$WORK/mem") / 1024)) MiB"
   local t0=$(date +%s.%N)
-  $BIN --database-url "$1" import "$CSV" | tail -1
+  $BIN --database-url "$1" import "$CSV" 2>/dev/null | tail -1
   local t1=$(date +%s.%N)
   echo "  rerun (idempotent): $(echo "$t1 - $t0" | bc) s"
 }

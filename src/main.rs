@@ -363,7 +363,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-async fn import(store: &Store, clock: &dyn Clock, file: &str, org: Option<String>, dry_run: bool, rejects: Option<String>, lang: &str) -> Result<ExitCode> {
+async fn import(
+    store: &Store,
+    clock: &dyn Clock,
+    file: &str,
+    org: Option<String>,
+    dry_run: bool,
+    rejects: Option<String>,
+    lang: &str,
+) -> Result<ExitCode> {
     use wardbook_web::i18n::{Lang, Tr};
     let tr = Tr::new(Lang::parse(lang));
     let ledger = match wardbook_web::ledger::open(std::path::Path::new(file), file) {
@@ -379,7 +387,8 @@ async fn import(store: &Store, clock: &dyn Clock, file: &str, org: Option<String
             _ => bail!("give --org: the database holds more or fewer than one district"),
         },
     };
-    let for_display: Vec<String> = mapping.columns.iter().zip(&headers).map(|(f, h)| format!("{h} → {}", f.map(|f| f.code()).unwrap_or("—"))).collect();
+    let for_display: Vec<String> =
+        mapping.columns.iter().zip(&headers).map(|(f, h)| format!("{h} → {}", f.map(|f| f.code()).unwrap_or("—"))).collect();
     eprintln!("columns: {}", for_display.join(", "));
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
@@ -407,7 +416,11 @@ async fn import(store: &Store, clock: &dyn Clock, file: &str, org: Option<String
         if dry_run { " (dry run: nothing written)" } else { "" }
     );
     for r in report.rejected.iter().take(20) {
-        let why: Vec<String> = r.reasons.iter().map(|(col, k)| format!("{}: {}", col.and_then(|c| headers.get(c)).map(String::as_str).unwrap_or("?"), tr.t(k))).collect();
+        let why: Vec<String> = r
+            .reasons
+            .iter()
+            .map(|(col, k)| format!("{}: {}", col.and_then(|c| headers.get(c)).map(String::as_str).unwrap_or("?"), tr.t(k)))
+            .collect();
         println!("  row {}: {}", r.line, why.join("; "));
     }
     if let Some(path) = rejects {
@@ -416,7 +429,14 @@ async fn import(store: &Store, clock: &dyn Clock, file: &str, org: Option<String
         println!("rejected rows written to {path}");
     }
     if !dry_run {
-        cli_audit(store, clock, "import.run", &format!("file:{}", report.rows), &format!("{} imported, {} rejected", c.imported, report.rejected_count)).await?;
+        cli_audit(
+            store,
+            clock,
+            "import.run",
+            &format!("file:{}", report.rows),
+            &format!("{} imported, {} rejected", c.imported, report.rejected_count),
+        )
+        .await?;
     }
     Ok(ExitCode::SUCCESS)
 }

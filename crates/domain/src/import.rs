@@ -4,8 +4,8 @@
 use chrono::NaiveDate;
 
 use crate::FieldErrors;
-use crate::registry::{AddressInput, HousingUnitInput, PersonInput, ResidenceInput};
 use crate::registry::{Address, HousingUnit, Person, Residence};
+use crate::registry::{AddressInput, HousingUnitInput, PersonInput, ResidenceInput};
 
 macro_rules! fields {
     ($($variant:ident = $code:literal [$($alias:literal),*]),+ $(,)?) => {
@@ -155,7 +155,12 @@ pub fn validate_row(mapping: &Mapping, cells: &[String], today: NaiveDate) -> Re
         }
     };
     let or = |v: String, default: &str| if v.is_empty() { default.to_string() } else { v };
-    let address = AddressInput { grid_code: get(Field::GridCode), road: get(Field::Road), number: get(Field::Number), building: get(Field::Building) };
+    let address = AddressInput {
+        grid_code: get(Field::GridCode),
+        road: get(Field::Road),
+        number: get(Field::Number),
+        building: get(Field::Building),
+    };
     let unit = HousingUnitInput {
         unit: get(Field::Unit),
         floor: get(Field::Floor),
@@ -210,8 +215,20 @@ mod tests {
 
     #[test]
     fn chinese_and_english_headers_map_to_the_same_fields() {
-        let zh = Mapping::guess(&headers(&["\u{feff}网格代码", "街路巷", "门牌号", "室号", "姓名", "性别", "出生日期", "公民身份号码", "入住日期", "备注"]));
-        let en = Mapping::guess(&headers(&["grid_code", "road", "number", "room", "name", "gender", "birth_date", "id_number", "from", "note"]));
+        let zh = Mapping::guess(&headers(&[
+            "\u{feff}网格代码",
+            "街路巷",
+            "门牌号",
+            "室号",
+            "姓名",
+            "性别",
+            "出生日期",
+            "公民身份号码",
+            "入住日期",
+            "备注",
+        ]));
+        let en =
+            Mapping::guess(&headers(&["grid_code", "road", "number", "room", "name", "gender", "birth_date", "id_number", "from", "note"]));
         assert_eq!(zh, en);
         assert!(zh.missing().is_empty());
         assert_eq!(zh.columns[9], None);
@@ -221,9 +238,23 @@ mod tests {
 
     #[test]
     fn a_good_row_and_a_bad_row() {
-        let m = Mapping::guess(&headers(&["网格代码", "街路巷", "门牌号", "室号", "姓名", "性别", "出生日期", "证件号码", "入住日期", "房屋类型"]));
+        let m = Mapping::guess(&headers(&[
+            "网格代码",
+            "街路巷",
+            "门牌号",
+            "室号",
+            "姓名",
+            "性别",
+            "出生日期",
+            "证件号码",
+            "入住日期",
+            "房屋类型",
+        ]));
         let row = |id: &str, gender: &str| -> Vec<String> {
-            ["110105001024001", "建国路", "8号", "301", "王芳", gender, "1949/12/31", id, "20200101", "群租房"].iter().map(|s| s.to_string()).collect()
+            ["110105001024001", "建国路", "8号", "301", "王芳", gender, "1949/12/31", id, "20200101", "群租房"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
         };
         let ok = validate_row(&m, &row("11010519491231002X", "女"), today()).expect("valid");
         assert_eq!(ok.unit.kind, crate::registry::HousingKind::GroupRental);
@@ -236,7 +267,13 @@ mod tests {
 
     #[test]
     fn dates_as_offices_type_them() {
-        for (raw, want) in [("2024-03-01", "2024-03-01"), ("2024/3/1", "2024-03-01"), ("20240301", "2024-03-01"), ("2024年3月1日", "2024-03-01"), ("45352", "2024-03-01")] {
+        for (raw, want) in [
+            ("2024-03-01", "2024-03-01"),
+            ("2024/3/1", "2024-03-01"),
+            ("20240301", "2024-03-01"),
+            ("2024年3月1日", "2024-03-01"),
+            ("45352", "2024-03-01"),
+        ] {
             assert_eq!(normalize_date(raw), want, "{raw}");
         }
     }

@@ -352,7 +352,11 @@ pub fn generate(cfg: &Config) -> Dataset {
         let from = g.date_between(since.max(person.birth_date), cfg.today);
         if g.rng.random_bool(0.2) {
             let earlier = habitable[g.rng.random_range(0..habitable.len())];
-            let earlier = if earlier == ui { habitable[(habitable.iter().position(|h| *h == ui).unwrap_or(0) + 1) % habitable.len()] } else { earlier };
+            let earlier = if earlier == ui {
+                habitable[(habitable.iter().position(|h| *h == ui).unwrap_or(0) + 1) % habitable.len()]
+            } else {
+                earlier
+            };
             let start = g.date_between(since.min(from), from);
             let to = if start < from { from - Duration::days(1) } else { from };
             d.batch.residences.push((next_id(&mut g.rng), person_id, units[earlier].0, Residence { from: start.min(to), to: Some(to) }));
@@ -451,8 +455,25 @@ mod tests {
 
 /// The ledger columns `ledger_csv` writes, with the Chinese headers offices use.
 pub const LEDGER_HEADERS: [&str; 19] = [
-    "网格代码", "街路巷", "门牌号", "楼栋", "单元", "楼层", "室号", "房屋类型", "核定人数", "姓名", "性别", "出生日期", "人员类别",
-    "证件类型", "证件号码", "国籍", "手机号码", "入住日期", "离开日期",
+    "网格代码",
+    "街路巷",
+    "门牌号",
+    "楼栋",
+    "单元",
+    "楼层",
+    "室号",
+    "房屋类型",
+    "核定人数",
+    "姓名",
+    "性别",
+    "出生日期",
+    "人员类别",
+    "证件类型",
+    "证件号码",
+    "国籍",
+    "手机号码",
+    "入住日期",
+    "离开日期",
 ];
 
 /// One ledger line per residence of the data set, in `LEDGER_HEADERS` order.

@@ -142,7 +142,6 @@ CREATE TABLE residences (
     FOREIGN KEY (district_code, person_id) REFERENCES people (district_code, id),
     FOREIGN KEY (district_code, unit_id) REFERENCES housing_units (district_code, id)
 );
-CREATE INDEX residences_person ON residences (district_code, person_id);
 CREATE INDEX residences_unit ON residences (district_code, unit_id);
 CREATE INDEX residences_grid ON residences (district_code, grid_code);
 CREATE UNIQUE INDEX residences_natural ON residences (district_code, person_id, unit_id, from_date);

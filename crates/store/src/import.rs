@@ -105,7 +105,9 @@ impl Importer {
         store.vault()?;
         let d = district.district().to_string();
         let mut addresses = HashMap::new();
-        for r in sqlx::query("SELECT id, grid_code, normalized FROM addresses WHERE district_code = $1").bind(&d).fetch_all(store.pool()).await? {
+        for r in
+            sqlx::query("SELECT id, grid_code, normalized FROM addresses WHERE district_code = $1").bind(&d).fetch_all(store.pool()).await?
+        {
             addresses.insert((r.try_get("grid_code")?, r.try_get("normalized")?), r.try_get("id")?);
         }
         let mut units = HashMap::new();
@@ -133,6 +135,10 @@ impl Importer {
             return Err(StoreError::Conflict("row outside the importer's district"));
         }
         let mut tx = self.store.pool().begin().await?;
+        if sq {
+            // A bulk load touches index pages all over the file: let this connection keep them.
+            sqlx::query("PRAGMA cache_size = -1048576").execute(&mut *tx).await?;
+        }
         // Cache additions become visible only once the transaction commits.
         let mut new_addresses: Vec<((String, String), i64, usize)> = vec![];
         let mut new_units: Vec<(UnitKey, KnownUnit)> = vec![];
@@ -303,7 +309,10 @@ impl Importer {
             terms.extend(name_terms(&p.name).into_iter().map(|t| (t, *id)));
         }
         for chunk in terms.chunks(CHUNK) {
-            let sql = format!("INSERT INTO person_terms (district_code, term, person_id) VALUES {} ON CONFLICT DO NOTHING", placeholders(sq, chunk.len(), 3));
+            let sql = format!(
+                "INSERT INTO person_terms (district_code, term, person_id) VALUES {} ON CONFLICT DO NOTHING",
+                placeholders(sq, chunk.len(), 3)
+            );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (t, id) in chunk {
                 q = q.bind(d.clone()).bind(t.clone()).bind(*id);
@@ -330,7 +339,10 @@ impl Importer {
                 q = q.bind(*id);
             }
             for r in q.fetch_all(&mut *tx).await? {
-                existing.insert((r.try_get("person_id")?, r.try_get("unit_id")?, r.try_get("from_date")?), (r.try_get("id")?, r.try_get("to_date")?));
+                existing.insert(
+                    (r.try_get("person_id")?, r.try_get("unit_id")?, r.try_get("from_date")?),
+                    (r.try_get("id")?, r.try_get("to_date")?),
+                );
             }
         }
         let mut new_res: Vec<(usize, i64)> = vec![];

@@ -205,7 +205,9 @@ pub async fn address_create(
         Err(StoreError::Conflict(_)) => {
             let mut e = FieldErrors::new();
             e.add("road", "err.address.exists");
-            let p = form(&who, "org.add_address", format!("/org/{grid}/addresses/new"), format!("/org/{grid}"), |tr| address_fields(tr, &input, false));
+            let p = form(&who, "org.add_address", format!("/org/{grid}/addresses/new"), format!("/org/{grid}"), |tr| {
+                address_fields(tr, &input, false)
+            });
             return invalid(p, &e);
         }
         Err(e) => return Err(e.into()),
@@ -283,7 +285,8 @@ pub async fn address_update(
         let StoreError::Conflict(_) = e else { return Err(e.into()) };
         let mut errors = FieldErrors::new();
         errors.add("road", "err.address.exists");
-        let p = form(&who, "address.edit", format!("/addresses/{id}/edit"), format!("/addresses/{id}"), |tr| address_fields(tr, &input, true));
+        let p =
+            form(&who, "address.edit", format!("/addresses/{id}/edit"), format!("/addresses/{id}"), |tr| address_fields(tr, &input, true));
         return invalid(p, &errors);
     }
     app.audit(&ctx, Some(&who.account), "address.update", &format!("address:{id}"), "ok").await?;
@@ -331,7 +334,9 @@ pub async fn unit_create(
         Err(StoreError::Conflict(_)) => {
             let mut e = FieldErrors::new();
             e.add("room", "err.unit.exists");
-            let p = form(&who, "address.add_unit", format!("/addresses/{id}/units/new"), format!("/addresses/{id}"), |tr| unit_fields(tr, &input));
+            let p = form(&who, "address.add_unit", format!("/addresses/{id}/units/new"), format!("/addresses/{id}"), |tr| {
+                unit_fields(tr, &input)
+            });
             return invalid(p, &e);
         }
         Err(e) => return Err(e.into()),
@@ -737,7 +742,9 @@ pub async fn residence_update(
         let StoreError::Conflict(_) = e else { return Err(e.into()) };
         let mut errors = FieldErrors::new();
         errors.add("from", "err.residence.exists");
-        let page = form(&who, "residence.edit", format!("/residences/{id}/edit"), format!("/people/{}", r.person_id), |tr| residence_fields(tr, &input));
+        let page = form(&who, "residence.edit", format!("/residences/{id}/edit"), format!("/people/{}", r.person_id), |tr| {
+            residence_fields(tr, &input)
+        });
         return invalid(page, &errors);
     }
     app.audit(&ctx, Some(&who.account), "residence.update", &format!("residence:{id}"), "ok").await?;

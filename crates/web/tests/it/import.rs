@@ -23,8 +23,14 @@ fn rid(body17: &str) -> String {
 
 fn good_rows() -> Vec<String> {
     vec![
-        format!("110105001024001,建国路,8号,1号楼,1单元,3,301,出租,4,王小明,男,1990-03-07,流动人口,居民身份证,{},,13700001111,2025-01-01,", rid("11010519900307001")),
-        format!("110105001024001,建国路,8号,1号楼,1单元,3,302,群租房,6,李红,女,1992-05-06,户籍,身份证,{},,,2025-02-01,", rid("11010519920506002")),
+        format!(
+            "110105001024001,建国路,8号,1号楼,1单元,3,301,出租,4,王小明,男,1990-03-07,流动人口,居民身份证,{},,13700001111,2025-01-01,",
+            rid("11010519900307001")
+        ),
+        format!(
+            "110105001024001,建国路,8号,1号楼,1单元,3,302,群租房,6,李红,女,1992-05-06,户籍,身份证,{},,,2025-02-01,",
+            rid("11010519920506002")
+        ),
         "110105001024002,金台路,2号,,,1,101,日租房,2,NGUYEN VAN AN,男,1988-01-02,境外人员,护照,C1234567,VNM,,2026-11-30,".to_string(),
     ]
 }
@@ -80,7 +86,11 @@ async fn utf8_with_bom_and_gbk_files_import_alike_and_a_rerun_changes_nothing() 
     let edited = text.replace("13700001111", "13700002222");
     let r = import(&app.store, &write("edited.csv", edited.as_bytes()), "edited.csv").await.expect("edited");
     assert_eq!((r.counts.imported, r.counts.updated, r.counts.unchanged), (0, 1, 2));
-    let found = app.store.people_search(&OrgCode::parse("110105").expect("o"), &wardbook_domain::search::Query::Phone("13700002222".into()), 5).await.expect("search");
+    let found = app
+        .store
+        .people_search(&OrgCode::parse("110105").expect("o"), &wardbook_domain::search::Query::Phone("13700002222".into()), 5)
+        .await
+        .expect("search");
     assert_eq!(found.len(), 1);
     for p in [utf8, gbk_file] {
         let _ = std::fs::remove_file(p);
@@ -92,7 +102,13 @@ async fn an_xlsx_with_two_bad_rows_reports_each_reason_in_its_cell() {
     let app = spawn_app().await;
     let before = people(&app.store).await;
     let mut rows = good_rows();
-    rows.insert(1, format!("110105001024001,建国路,8号,1号楼,1单元,3,303,出租,4,赵六,男,1990-03-07,流动人口,居民身份证,{}9,,12345,2025-01-01,", &rid("11010519900307001")[..17]));
+    rows.insert(
+        1,
+        format!(
+            "110105001024001,建国路,8号,1号楼,1单元,3,303,出租,4,赵六,男,1990-03-07,流动人口,居民身份证,{}9,,12345,2025-01-01,",
+            &rid("11010519900307001")[..17]
+        ),
+    );
     rows.push("110105001024009,不存在路,1号,,,1,101,出租,2,钱七,女,2030-01-01,户籍,身份证,,,,2025-01-01,".to_string());
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
@@ -181,7 +197,11 @@ async fn files_that_are_not_what_they_claim_are_refused_and_nothing_is_written()
 #[tokio::test]
 async fn rows_outside_the_importers_area_are_rejected() {
     let app = spawn_app().await;
-    let text = format!("{HEADERS}\n{}\n110105001025001,外社区路,1号,,,1,101,出租,2,孙八,男,1990-03-07,户籍,身份证,{},,,2025-01-01,\n", good_rows()[0], rid("11010519900307003"));
+    let text = format!(
+        "{HEADERS}\n{}\n110105001025001,外社区路,1号,,,1,101,出租,2,孙八,男,1990-03-07,户籍,身份证,{},,,2025-01-01,\n",
+        good_rows()[0],
+        rid("11010519900307003")
+    );
     let path = write("scope.csv", text.as_bytes());
     let r = import(&app.store, &path, "scope.csv").await.expect("import");
     assert_eq!((r.counts.imported, r.rejected_count), (1, 1));
