@@ -32,6 +32,8 @@ pub enum Permission {
     RegistryWrite,
     /// Show a whole ID, passport or phone number on screen, with a typed reason (audited).
     PersonUnmask,
+    /// Export people of an area to CSV or .xlsx, with a typed reason (audited, watermarked).
+    PersonExport,
     /// Create, disable and reset accounts (system admin).
     AccountManage,
     /// Unlock accounts and reset second factors (security admin).
@@ -48,12 +50,12 @@ const MATRIX: &[(Role, &[Permission])] = &[
     (Role::SecurityAdmin, &[OrgView, SecurityManage]),
     (Role::AuditAdmin, &[AuditRead]),
     (Role::SubdistrictLeader, &[OrgView, HousingRead, PersonRead]),
-    (Role::CommunityTaskForce, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask]),
+    (Role::CommunityTaskForce, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask, PersonExport]),
     (Role::GridWorker, &[OrgView, HousingRead, PersonRead, RegistryWrite]),
     (Role::Informant, &[OrgView]),
     (Role::PropertyStaff, &[OrgView, HousingRead]),
-    (Role::CommunityPolice, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask]),
-    (Role::ImmigrationOfficer, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask]),
+    (Role::CommunityPolice, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask, PersonExport]),
+    (Role::ImmigrationOfficer, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask, PersonExport]),
     (Role::Volunteer, &[OrgView]),
 ];
 

@@ -502,14 +502,33 @@ impl Store {
             }
             Query::Phone(p) => ("p.phone_bidx = $3", phone_token(v, p)),
             Query::IdLast4(l) => ("p.id_last4 = $3", l.clone()),
-            Query::Name(n) => (
-                "EXISTS (SELECT 1 FROM person_terms t WHERE t.district_code = p.district_code AND t.term = $3 AND t.person_id = p.id)",
-                n.clone(),
-            ),
+            Query::Name(n) => {
+                // Driven from the term index: a correlated EXISTS would walk the whole district.
+                let sql = format!(
+                    "SELECT p.* FROM person_terms t JOIN people p ON p.district_code = t.district_code AND p.id = t.person_id \
+                     WHERE t.district_code = $1 AND t.term = $3 AND {PERSON_VISIBLE} ORDER BY t.person_id LIMIT $4"
+                );
+                let rows = sqlx::query(AssertSqlSafe(sql))
+                    .bind(scope.district())
+                    .bind(like(scope))
+                    .bind(n.clone())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                return self.people_from_rows(&rows).await;
+            }
         };
         let sql = format!("SELECT p.* FROM people p WHERE p.district_code = $1 AND {filter} AND {PERSON_VISIBLE} ORDER BY p.name LIMIT $4");
         let rows =
             sqlx::query(AssertSqlSafe(sql)).bind(scope.district()).bind(like(scope)).bind(value).bind(limit).fetch_all(&self.pool).await?;
+        self.people_from_rows(&rows).await
+    }
+
+    /// People visible under `scope` with ids after `after`, in id order: one page of an export.
+    pub async fn people_page(&self, scope: &OrgCode, after: i64, limit: i64) -> Result<Vec<PersonRow>> {
+        let sql = format!("SELECT p.* FROM people p WHERE p.district_code = $1 AND p.id > $3 AND {PERSON_VISIBLE} ORDER BY p.id LIMIT $4");
+        let rows =
+            sqlx::query(AssertSqlSafe(sql)).bind(scope.district()).bind(like(scope)).bind(after).bind(limit).fetch_all(&self.pool).await?;
         self.people_from_rows(&rows).await
     }
 

@@ -13,7 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use wardbook_domain::access::Permission::{self, *};
 
-use crate::pages::{admin, registry, session};
+use crate::pages::{admin, export, registry, session};
 use crate::{AppState, RequestCtx, WebError, auth};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,8 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r("POST", "/account/totp", SignedIn, post(session::enable_totp)),
         r("GET", "/org", Perm(OrgView), get(registry::org_root)),
         r("GET", "/org/{code}", Perm(OrgView), get(registry::org_view)),
+        r("GET", "/org/{code}/export", Perm(PersonExport), get(export::export_page)),
+        r("POST", "/org/{code}/export", Perm(PersonExport), post(export::export_run)),
         r("GET", "/org/{code}/addresses/new", Perm(RegistryWrite), get(registry::address_new)),
         r("POST", "/org/{code}/addresses/new", Perm(RegistryWrite), post(registry::address_create)),
         r("GET", "/addresses/{id}", Perm(HousingRead), get(registry::address_view)),

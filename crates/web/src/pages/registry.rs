@@ -117,6 +117,9 @@ pub async fn org_view(
     let mut p = page(&who, node.name.clone());
     let tr = p.c.tr;
     p.crumbs = crumbs(&app, &who, &code).await;
+    if who.account.role.can(Permission::PersonExport) {
+        p.actions.push(Link { href: format!("/org/{code}/export"), text: tr.t("org.export").to_string() });
+    }
     p.facts.push((tr.t(&format!("level.{}", code.level().code())).to_string(), code.to_string()));
     if code.level() == OrgLevel::Grid {
         if who.account.role.can(Permission::HousingRead) {

@@ -4,6 +4,7 @@
 mod access;
 mod auth;
 mod browser;
+mod export;
 mod harness;
 mod import;
 mod registry;
