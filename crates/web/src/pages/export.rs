@@ -203,7 +203,7 @@ pub async fn export_run(
                 Ok(p) => p,
                 Err(e) => return Some((Err(std::io::Error::other(e.to_string())), (None, after, sent, true))),
             };
-            let Some(last) = page.last().map(|p| p.id) else { return None };
+            let last = page.last().map(|p| p.id)?;
             let take = (CSV_ROW_CAP - sent).min(page.len());
             let chunk: String = page.iter().take(take).map(|p| csv_line(&cells(tr, p, whole)) + "\n").collect();
             Some((Ok(chunk), (None, last, sent + take, page.len() < PAGE as usize)))
@@ -237,6 +237,6 @@ fn xlsx(heads: &[String], rows: &[Vec<String>], watermark: &str) -> Result<Vec<u
             sheet.write_string((r + 2) as u32, c as u16, v)?;
         }
     }
-    sheet.set_header(&format!("&L{}", watermark.replace('&', "&&")));
+    sheet.set_header(format!("&L{}", watermark.replace('&', "&&")));
     book.save_to_buffer()
 }
