@@ -34,6 +34,8 @@ pub enum Permission {
     PersonUnmask,
     /// Export people of an area to CSV or .xlsx, with a typed reason (audited, watermarked).
     PersonExport,
+    /// Import ledgers of people and where they live.
+    RegistryImport,
     /// Create, disable and reset accounts (system admin).
     AccountManage,
     /// Unlock accounts and reset second factors (security admin).
@@ -50,12 +52,12 @@ const MATRIX: &[(Role, &[Permission])] = &[
     (Role::SecurityAdmin, &[OrgView, SecurityManage]),
     (Role::AuditAdmin, &[AuditRead]),
     (Role::SubdistrictLeader, &[OrgView, HousingRead, PersonRead]),
-    (Role::CommunityTaskForce, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask, PersonExport]),
+    (Role::CommunityTaskForce, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask, PersonExport, RegistryImport]),
     (Role::GridWorker, &[OrgView, HousingRead, PersonRead, RegistryWrite]),
     (Role::Informant, &[OrgView]),
     (Role::PropertyStaff, &[OrgView, HousingRead]),
-    (Role::CommunityPolice, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask, PersonExport]),
-    (Role::ImmigrationOfficer, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask, PersonExport]),
+    (Role::CommunityPolice, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask, PersonExport, RegistryImport]),
+    (Role::ImmigrationOfficer, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask, PersonExport, RegistryImport]),
     (Role::Volunteer, &[OrgView]),
 ];
 

@@ -153,7 +153,18 @@ async fn check(app: &AppState, access: Access, req: Request) -> Result<Request, 
         return Err(to_login());
     }
     let (parts, body) = req.into_parts();
+    let multipart =
+        parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("multipart/form-data"));
     let body = if parts.method == Method::GET || parts.method == Method::HEAD {
+        body
+    } else if multipart {
+        // An upload is not buffered here: its form carries the token in the action's query.
+        let sent =
+            parts.uri.query().and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned()));
+        if sent.as_deref() != Some(session.csrf_token.as_str()) {
+            let _ = app.audit(&ctx, Some(&account), "csrf.rejected", parts.uri.path(), "denied").await;
+            return Err(WebError::BadRequest.into_response());
+        }
         body
     } else {
         // CSRF: every state-changing request carries the session's token in its form.

@@ -65,6 +65,8 @@ pub struct AppState {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<WebConfig>,
+    /// Imports started from the web, by job id: their progress and, when done, their report.
+    pub imports: Arc<std::sync::Mutex<std::collections::HashMap<String, pages::import::JobState>>>,
 }
 
 /// Who asked, from where, under which request id: filled in before any route runs.
@@ -76,7 +78,7 @@ pub struct RequestCtx {
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: WebConfig) -> Self {
-        AppState { store, clock, config: Arc::new(config) }
+        AppState { store, clock, config: Arc::new(config), imports: Default::default() }
     }
 
     pub fn now_ms(&self) -> i64 {

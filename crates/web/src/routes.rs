@@ -13,7 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use wardbook_domain::access::Permission::{self, *};
 
-use crate::pages::{admin, export, registry, session};
+use crate::pages::{admin, export, import, registry, session};
 use crate::{AppState, RequestCtx, WebError, auth};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,11 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r("POST", "/people/{id}/edit", Perm(RegistryWrite), post(registry::person_update)),
         r("GET", "/residences/{id}/edit", Perm(RegistryWrite), get(registry::residence_edit)),
         r("POST", "/residences/{id}/edit", Perm(RegistryWrite), post(registry::residence_update)),
+        r("GET", "/import", Perm(RegistryImport), get(import::upload_page)),
+        r("POST", "/import", Perm(RegistryImport), post(import::upload).layer(DefaultBodyLimit::max(import::MAX_UPLOAD))),
+        r("POST", "/import/{job}/start", Perm(RegistryImport), post(import::start)),
+        r("GET", "/import/{job}", Perm(RegistryImport), get(import::status)),
+        r("GET", "/import/{job}/rejects.xlsx", Perm(RegistryImport), get(import::rejects)),
         r("GET", "/admin/accounts", Perm(AccountManage), get(admin::accounts)),
         r("GET", "/admin/accounts/new", Perm(AccountManage), get(admin::account_new)),
         r("POST", "/admin/accounts/new", Perm(AccountManage), post(admin::account_create)),

@@ -2,5 +2,6 @@
 
 pub mod admin;
 pub mod export;
+pub mod import;
 pub mod registry;
 pub mod session;

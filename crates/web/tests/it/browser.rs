@@ -136,3 +136,68 @@ async fn scenario(d: &WebDriver, app: &crate::harness::App) -> WebDriverResult<(
     assert!(page.contains("页面不存在") && !page.contains("赵敏"), "another grid's person is not found");
     Ok(())
 }
+
+#[tokio::test]
+async fn task_force_imports_an_xlsx_sees_two_rows_rejected_and_downloads_the_report() -> WebDriverResult<()> {
+    let Some((_driver, port, chromium)) = start_driver().await else { return Ok(()) };
+    let app = spawn_app().await;
+    let profile = std::env::temp_dir().join(format!("wb-chromium-{}", rand_suffix()));
+    let d = browser(port, &chromium, &profile).await?;
+    let ledger = std::env::temp_dir().join(format!("wb-ledger-{}.xlsx", rand_suffix()));
+    let result = import_scenario(&d, &app, &ledger).await;
+    let _ = d.quit().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    let _ = std::fs::remove_file(&ledger);
+    result
+}
+
+async fn import_scenario(d: &WebDriver, app: &crate::harness::App, ledger: &std::path::Path) -> WebDriverResult<()> {
+    let rid = |b: &str| format!("{b}{}", wardbook_domain::ids::rid_check_char(b).unwrap_or('0'));
+    let (a, b, c) = (rid("11010519910101001"), rid("11010519930303001"), rid("11010519940404002"));
+    let rows = [
+        vec!["网格代码", "街路巷", "门牌号", "室号", "姓名", "性别", "出生日期", "证件号码", "手机号码", "入住日期"],
+        vec!["110105001024001", "团结湖路", "5号", "101", "周杰", "男", "1991-01-01", &a, "13600001111", "2026-01-01"],
+        vec!["110105001024001", "团结湖路", "5号", "102", "吴敏", "女", "1992-02-02", "110105199202020021", "13600002222", "2026-01-01"],
+        vec!["110105001024002", "团结湖路", "7号", "201", "郑强", "男", "1993-03-03", &b, "1360000", "2026-01-01"],
+        vec!["110105001024002", "团结湖路", "7号", "202", "冯丽", "女", "1994-04-04", &c, "", "2026-02-01"],
+    ];
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            sheet.write_string(r as u32, c as u16, *v).map_err(|e| WebDriverError::FatalError(e.to_string()))?;
+        }
+    }
+    book.save(ledger).map_err(|e| WebDriverError::FatalError(e.to_string()))?;
+    let before = app.store.count_rows(wardbook_store::registry::RegistryTable::People).await.expect("count");
+
+    login(d, &app.url, "community.task.force").await?;
+    wait(d, By::LinkText("导入")).await?.click().await?;
+    wait(d, By::Id("file")).await?.send_keys(ledger.display().to_string()).await?;
+    d.find(By::Id("upload-submit")).await?.click().await?;
+    let start = wait(d, By::Id("start-import")).await?;
+    // The Chinese headers were recognised.
+    let chosen = d.find(By::Css("#col-7 option[selected]")).await?.value().await?;
+    assert_eq!(chosen.as_deref(), Some("id_number"));
+    start.click().await?;
+    let result = wait(d, By::Id("import-result")).await?.text().await?;
+    assert!(result.contains('2'), "{result}");
+    let rejected = d.find(By::Id("rejected-rows")).await?.text().await?;
+    assert!(rejected.contains("身份证号码校验位错误"), "{rejected}");
+    assert!(rejected.contains("手机号码应为 11 位"), "{rejected}");
+    let after = app.store.count_rows(wardbook_store::registry::RegistryTable::People).await.expect("count");
+    assert_eq!(after, before + 2, "the two good rows, and only they");
+    // Download the report in the browser's own session.
+    let href = d.find(By::Id("download-rejects")).await?.attr("href").await?.unwrap_or_default();
+    let got = d
+        .execute(
+            &format!("return fetch('{href}').then(r => r.arrayBuffer().then(b => r.status + ' ' + r.headers.get('content-type') + ' ' + b.byteLength));"),
+            vec![],
+        )
+        .await?;
+    let got = got.json().as_str().unwrap_or_default().to_string();
+    assert!(got.starts_with("200 application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), "{got}");
+    let size: usize = got.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(size > 1000, "a real workbook: {got}");
+    Ok(())
+}
