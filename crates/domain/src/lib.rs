@@ -2,6 +2,7 @@
 //! Nothing here reads the clock, the disk or the network; callers pass those in.
 
 pub mod access;
+pub mod accommodation;
 pub mod clock;
 pub mod divisions;
 pub mod ids;

@@ -1,6 +1,7 @@
 //! Where rows are written: one schema and one set of queries for SQLite (embedded default) and
 //! PostgreSQL (by URL). Queries are parameterised only; no SQL is ever built from user text.
 
+pub mod accommodation;
 pub mod accounts;
 pub mod audit;
 pub mod import;

@@ -93,6 +93,8 @@ mod tests {
             include_str!("../../domain/src/registry.rs"),
             include_str!("../../domain/src/password.rs"),
             include_str!("../../domain/src/org.rs"),
+            include_str!("../../domain/src/accommodation.rs"),
+            include_str!("../../domain/src/import.rs"),
         ];
         let mut found = 0;
         for src in sources {

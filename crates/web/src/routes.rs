@@ -13,7 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use wardbook_domain::access::Permission::{self, *};
 
-use crate::pages::{admin, export, import, registry, session};
+use crate::pages::{accommodation, admin, export, import, registry, session};
 use crate::{AppState, RequestCtx, WebError, auth};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,13 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r("POST", "/units/{id}/edit", Perm(RegistryWrite), post(registry::unit_update)),
         r("GET", "/units/{id}/people/new", Perm(RegistryWrite), get(registry::person_new)),
         r("POST", "/units/{id}/people/new", Perm(RegistryWrite), post(registry::person_create)),
+        r("GET", "/units/{id}/accommodation/new", Perm(RegistryWrite), get(accommodation::new_form)),
+        r("POST", "/units/{id}/accommodation/new", Perm(RegistryWrite), post(accommodation::create)),
+        r("GET", "/accommodation", Perm(PersonRead), get(accommodation::list)),
+        r("GET", "/accommodation/{id}/file", Perm(RegistryWrite), get(accommodation::file_form)),
+        r("POST", "/accommodation/{id}/file", Perm(RegistryWrite), post(accommodation::file)),
+        r("GET", "/accommodation/export", Perm(PersonExport), get(accommodation::export_form_page)),
+        r("POST", "/accommodation/export", Perm(PersonExport), post(accommodation::export)),
         r("GET", "/people/{id}", Perm(PersonRead), get(registry::person_view)),
         r("POST", "/people/{id}/unmask", Perm(PersonUnmask), post(registry::person_unmask)),
         r("GET", "/search", Perm(HousingRead), get(registry::search)),

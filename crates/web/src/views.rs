@@ -41,9 +41,10 @@ impl Chrome {
         let tr = Tr::new(Lang::parse(&who.account.lang));
         let role = who.account.role;
         let mut nav = vec![NavItem { href: "/", key: "nav.home" }];
-        let entries: [(Permission, &'static str, &'static str); 6] = [
+        let entries: [(Permission, &'static str, &'static str); 7] = [
             (Permission::OrgView, "/org", "nav.org"),
             (Permission::HousingRead, "/search", "nav.search"),
+            (Permission::PersonRead, "/accommodation", "nav.accommodation"),
             (Permission::RegistryImport, "/import", "nav.import"),
             (Permission::AccountManage, "/admin/accounts", "nav.accounts"),
             (Permission::SecurityManage, "/security/accounts", "nav.security"),

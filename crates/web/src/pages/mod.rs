@@ -1,5 +1,6 @@
 //! Request handlers, grouped by who uses them: signing in, the registry, administration.
 
+pub mod accommodation;
 pub mod admin;
 pub mod export;
 pub mod import;

@@ -387,6 +387,7 @@ pub async fn unit_view(State(app): State<AppState>, ctx: RequestCtx, who: Princi
     }
     if who.account.role.can(Permission::RegistryWrite) {
         p.actions.push(Link { href: format!("/units/{id}/people/new"), text: tr.t("unit.add_person").to_string() });
+        p.actions.push(Link { href: format!("/units/{id}/accommodation/new"), text: tr.t("accommodation.title").to_string() });
         p.actions.push(Link { href: format!("/units/{id}/edit"), text: tr.t("unit.edit").to_string() });
     }
     Ok(render(&p)?.into_response())

@@ -236,7 +236,17 @@ pub async fn home(State(app): State<AppState>, who: Principal) -> Result<Respons
             links.push(Link { href: href.to_string(), text: tr.t(key).to_string() });
         }
     }
-    let page = HomePage { c: Chrome { title: tr.t("home.title").to_string(), ..c }, scope, links, notice: None };
+    // Overdue foreigners' registrations are the grid's to chase: say so on arrival.
+    let notice = if who.account.role.can(Permission::PersonRead) {
+        let n = app.store.accommodation_overdue_count(&who.account.org, app.now_ms()).await?;
+        (n > 0).then(|| format!("{}: {n}", tr.t("accommodation.overdue_notice")))
+    } else {
+        None
+    };
+    if notice.is_some() {
+        links.push(Link { href: "/accommodation".into(), text: tr.t("accommodation.list").to_string() });
+    }
+    let page = HomePage { c: Chrome { title: tr.t("home.title").to_string(), ..c }, scope, links, notice };
     Ok(render(&page)?.into_response())
 }
 

@@ -2,6 +2,7 @@
 //! database per test, a client with a cookie jar, and a clock the test moves.
 
 mod access;
+mod accommodation;
 mod auth;
 mod browser;
 mod export;
