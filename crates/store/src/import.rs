@@ -225,7 +225,8 @@ impl Importer {
                 ph(sq, 1),
                 list(sq, 2, chunk.len())
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(d.clone());
+            // Planned afresh each time: a plan cached while the table was empty would scan it forever.
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false).bind(d.clone());
             for t in chunk {
                 q = q.bind(t.clone());
             }
@@ -334,7 +335,8 @@ impl Importer {
                 ph(sq, 1),
                 list(sq, 2, chunk.len())
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(d.clone());
+            // Planned afresh each time: a plan cached while the table was empty would scan it forever.
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false).bind(d.clone());
             for id in chunk {
                 q = q.bind(*id);
             }
