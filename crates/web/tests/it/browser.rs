@@ -69,7 +69,7 @@ async fn login(d: &WebDriver, base: &str, user: &str) -> WebDriverResult<()> {
 
 /// Waits for an element: a click that submits a form returns before the next page is there.
 async fn wait(d: &WebDriver, by: By) -> WebDriverResult<WebElement> {
-    d.query(by).wait(Duration::from_secs(15), Duration::from_millis(100)).first().await
+    d.query(by).wait(Duration::from_secs(40), Duration::from_millis(100)).first().await
 }
 
 async fn fill(d: &WebDriver, field: &str, value: &str) -> WebDriverResult<()> {
