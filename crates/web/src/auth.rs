@@ -114,6 +114,33 @@ impl AppState {
         HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static(""))
     }
 
+    /// Whether this source address made too many failed logins lately (any accounts).
+    pub fn address_blocked(&self, source: &str) -> bool {
+        let since = self.now_ms() - self.config.lockout_window_minutes * 60_000;
+        let mut map = self.failures_by_address.lock().unwrap_or_else(|p| p.into_inner());
+        let recent = map.entry(source.to_string()).or_default();
+        recent.retain(|t| *t >= since);
+        recent.len() >= self.config.address_failure_limit
+    }
+
+    pub fn note_address_failure(&self, source: &str) {
+        let now = self.now_ms();
+        let mut map = self.failures_by_address.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: a flood of addresses cannot grow this without limit.
+        if map.len() > 100_000 {
+            map.clear();
+        }
+        map.entry(source.to_string()).or_default().push(now);
+    }
+
+    /// Counts a failed password or second factor; true when that locks the account (AU-04).
+    pub async fn record_login_failure(&self, account_id: i64) -> Result<bool, WebError> {
+        let now = self.now_ms();
+        let cfg = &self.config;
+        let window_start = now - cfg.lockout_window_minutes * 60_000;
+        Ok(self.store.login_failed(account_id, now, window_start, cfg.lockout_threshold, now + cfg.lockout_minutes * 60_000).await?)
+    }
+
     /// Whether the account must change its password before anything else.
     pub fn must_change_password(&self, a: &Account) -> bool {
         let max_age = self.config.password_max_age_days;

@@ -44,6 +44,8 @@ pub struct WebConfig {
     pub lockout_threshold: i64,
     pub lockout_window_minutes: i64,
     pub lockout_minutes: i64,
+    /// Failed logins one source address may make in the lock-out window, whatever the accounts.
+    pub address_failure_limit: usize,
 }
 
 impl Default for WebConfig {
@@ -56,6 +58,7 @@ impl Default for WebConfig {
             lockout_threshold: 5,
             lockout_window_minutes: 15,
             lockout_minutes: 30,
+            address_failure_limit: 20,
         }
     }
 }
@@ -67,6 +70,8 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// Imports started from the web, by job id: their progress and, when done, their report.
     pub imports: Arc<std::sync::Mutex<std::collections::HashMap<String, pages::import::JobState>>>,
+    /// Recent failed logins by source address (AU-04's per-address limit), in memory.
+    pub failures_by_address: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<i64>>>>,
 }
 
 /// Who asked, from where, under which request id: filled in before any route runs.
@@ -78,7 +83,7 @@ pub struct RequestCtx {
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: WebConfig) -> Self {
-        AppState { store, clock, config: Arc::new(config), imports: Default::default() }
+        AppState { store, clock, config: Arc::new(config), imports: Default::default(), failures_by_address: Default::default() }
     }
 
     pub fn now_ms(&self) -> i64 {

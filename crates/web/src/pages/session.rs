@@ -72,11 +72,17 @@ pub async fn login_submit(
     let lang = login_lang(&headers, None);
     let now = app.now_ms();
     let login = f.login.trim().to_string();
+    if app.address_blocked(&ctx.source) {
+        app.audit(&ctx, None, "login.failure", &format!("login:{}", login.escape_debug()), "address_rate_limited").await?;
+        let page = LoginPage { c: Chrome::anonymous(lang, "login.title"), failed: true, login, other_lang: lang.other().code() };
+        return Ok((StatusCode::TOO_MANY_REQUESTS, render(&page)?).into_response());
+    }
     let account = match app.store.account_by_login(&login).await {
         Ok(a) => a,
         Err(wardbook_store::StoreError::NotFound) => {
             // Spend the same time as a real check so that timing does not reveal accounts.
             let _ = accounts::verify_blocking(f.password, crate::auth::hash_password("x")?).await;
+            app.note_address_failure(&ctx.source);
             app.audit(&ctx, None, "login.failure", &format!("login:{}", login.escape_debug()), "unknown_account").await?;
             return login_page(lang, true, &login);
         }
@@ -91,17 +97,8 @@ pub async fn login_submit(
         return login_page(lang, true, &login);
     }
     if !verify_blocking(f.password, account.password_hash.clone()).await {
-        let cfg = &app.config;
-        let locked = app
-            .store
-            .login_failed(
-                account.id,
-                now,
-                now - cfg.lockout_window_minutes * 60_000,
-                cfg.lockout_threshold,
-                now + cfg.lockout_minutes * 60_000,
-            )
-            .await?;
+        let locked = app.record_login_failure(account.id).await?;
+        app.note_address_failure(&ctx.source);
         app.audit(&ctx, Some(&account), "login.failure", "account", if locked { "locked_now" } else { "bad_password" }).await?;
         return login_page(lang, true, &login);
     }
@@ -180,17 +177,7 @@ pub async fn totp_submit(
         None => false,
     };
     if !fresh || account.disabled || account.locked_until.is_some_and(|t| t > now) {
-        let cfg = &app.config;
-        let locked = app
-            .store
-            .login_failed(
-                account.id,
-                now,
-                now - cfg.lockout_window_minutes * 60_000,
-                cfg.lockout_threshold,
-                now + cfg.lockout_minutes * 60_000,
-            )
-            .await?;
+        let locked = app.record_login_failure(account.id).await?;
         let result = if step.is_some() {
             "replayed_code"
         } else if locked {

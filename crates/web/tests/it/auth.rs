@@ -66,6 +66,29 @@ async fn five_failures_lock_the_account_for_thirty_minutes() {
 }
 
 #[tokio::test]
+async fn one_address_failing_on_many_accounts_is_slowed_down() {
+    let app = spawn_app().await;
+    let http = client();
+    for i in 0..20 {
+        let login = format!("guess{i}");
+        let r = http
+            .post(format!("{}/login", app.url))
+            .form(&[("login", login.as_str()), ("password", "Wrong-Passw0rd")])
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status(), 401);
+    }
+    let r = http.post(format!("{}/login", app.url)).form(&[("login", "grid1"), ("password", PASSWORD)]).send().await.expect("login");
+    assert_eq!(r.status(), 429, "the address is limited, even with a right password");
+    assert!(r.text().await.expect("body").contains("账号或密码错误，或账号已被锁定"), "the same generic message");
+    assert!(app.store.audit_recent(5, "login.failure").await.expect("audit").iter().any(|r| r.entry.result == "address_rate_limited"));
+    app.clock.advance(Duration::minutes(16));
+    let r = http.post(format!("{}/login", app.url)).form(&[("login", "grid1"), ("password", PASSWORD)]).send().await.expect("login");
+    assert_eq!(r.status(), 303);
+}
+
+#[tokio::test]
 async fn idle_sessions_end_after_thirty_minutes_and_logout_ends_them_at_once() {
     let app = spawn_app().await;
     let s = app.login("grid1").await;
