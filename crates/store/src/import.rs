@@ -413,3 +413,35 @@ impl Importer {
         Ok(counts)
     }
 }
+
+impl Store {
+    /// Saves (or replaces) a column mapping under a name, as field codes in column order.
+    pub async fn import_template_save(&self, district: &str, name: &str, fields: &[&str], by: i64, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO import_templates (district_code, name, fields, created_by, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (district_code, name) DO UPDATE SET fields = excluded.fields, created_by = excluded.created_by, created_at = excluded.created_at",
+        )
+        .bind(district)
+        .bind(name)
+        .bind(fields.join(","))
+        .bind(by)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The district's saved mappings: (name, field codes in column order).
+    pub async fn import_templates(&self, district: &str) -> Result<Vec<(String, Vec<String>)>> {
+        let rows = sqlx::query("SELECT name, fields FROM import_templates WHERE district_code = $1 ORDER BY name")
+            .bind(district)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let fields: String = r.try_get("fields")?;
+                Ok((r.try_get("name")?, fields.split(',').map(str::to_string).collect()))
+            })
+            .collect()
+    }
+}

@@ -51,6 +51,7 @@ struct ColumnView {
 struct MappingPage {
     c: Chrome,
     job: String,
+    templates: Vec<String>,
     file_name: String,
     columns: Vec<ColumnView>,
     missing: Vec<String>,
@@ -180,7 +181,21 @@ async fn own_job<T>(
     }
 }
 
-pub async fn status(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(job): Path<String>) -> Result<Response, WebError> {
+#[derive(serde::Deserialize, Default)]
+pub struct StatusQuery {
+    /// A saved mapping to apply to the columns.
+    #[serde(default)]
+    template: String,
+}
+
+pub async fn status(
+    State(app): State<AppState>,
+    ctx: RequestCtx,
+    who: Principal,
+    Path(job): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<StatusQuery>,
+) -> Result<Response, WebError> {
+    let saved = app.store.import_templates(who.account.org.district()).await?;
     let c = chrome(&who);
     let tr = c.tr;
     /// Counts, the first rejected rows, and whether any row was rejected.
@@ -223,7 +238,12 @@ pub async fn status(State(app): State<AppState>, ctx: RequestCtx, who: Principal
     })
     .await?;
     match view {
-        View::Mapping(file_name, headers, guessed) => {
+        View::Mapping(file_name, headers, mut guessed) => {
+            if let Some((_, fields)) = saved.iter().find(|(name, _)| *name == q.template) {
+                let codes: Vec<&str> = (0..headers.len()).map(|i| fields.get(i).map(String::as_str).unwrap_or("")).collect();
+                guessed = Mapping::from_codes(&codes);
+            }
+            let templates = saved.iter().map(|(n, _)| n.clone()).collect();
             let columns = headers
                 .iter()
                 .enumerate()
@@ -234,7 +254,7 @@ pub async fn status(State(app): State<AppState>, ctx: RequestCtx, who: Principal
                 })
                 .collect();
             let missing = guessed.missing().iter().map(|f| tr.t(&format!("field.{}", f.code())).to_string()).collect();
-            Ok(render(&MappingPage { c, job, file_name, columns, missing })?.into_response())
+            Ok(render(&MappingPage { c, job, templates, file_name, columns, missing })?.into_response())
         }
         View::Status(file_name, done, rows_read, outcome) => {
             let (counts, rejected, has_rejects, error) = match outcome {
@@ -277,6 +297,16 @@ pub async fn start(
         Some(Ok((mapping, j.file.clone(), j.file_name.clone())))
     })
     .await?;
+    // Save the confirmed mapping under a name, when one was given.
+    let template = form.iter().find(|(k, _)| k == "template_name").map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+    if let Some(Ok((mapping, _, _))) = &picked
+        && !template.is_empty()
+        && template.chars().count() <= 40
+    {
+        let codes: Vec<&str> = mapping.columns.iter().map(|c| c.map(|f| f.code()).unwrap_or("")).collect();
+        app.store.import_template_save(who.account.org.district(), &template, &codes, who.account.id, app.now_ms()).await?;
+        app.audit(&ctx, Some(&who.account), "import.template_saved", &format!("template:{}", template.escape_debug()), "ok").await?;
+    }
     let (mapping, file, name) = match picked {
         None => return Ok(Redirect::to(&format!("/import/{job}")).into_response()),
         Some(Err(())) => return Ok((StatusCode::UNPROCESSABLE_ENTITY, Redirect::to(&format!("/import/{job}"))).into_response()),

@@ -208,3 +208,85 @@ async fn rows_outside_the_importers_area_are_rejected() {
     assert_eq!(r.rejected[0].reasons, vec![(Some(0), "err.grid")]);
     let _ = std::fs::remove_file(path);
 }
+
+async fn upload(app: &crate::harness::App, s: &crate::harness::Session, name: &str, bytes: Vec<u8>) -> String {
+    let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_string());
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let r = s.http.post(format!("{}/import?csrf={}", app.url, s.csrf)).multipart(form).send().await.expect("upload");
+    assert_eq!(r.status(), 303, "upload accepted");
+    r.headers()["location"].to_str().expect("location").to_string()
+}
+
+#[tokio::test]
+async fn a_confirmed_mapping_saved_as_a_template_maps_an_unlabelled_ledger() {
+    let app = spawn_app().await;
+    let s = app.login("community.task.force").await;
+    let before = people(&app.store).await;
+    // Without the token in the form's address, an upload is refused like any other write.
+    let part = reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("a.csv");
+    let r = s
+        .http
+        .post(format!("{}/import", app.url))
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 400);
+
+    let text = format!("{HEADERS}\n{}\n", good_rows()[0]);
+    let job = upload(&app, &s, "first.csv", text.into_bytes()).await;
+    let page = s.get(&app, &job).await.text().await.expect("mapping page");
+    assert!(page.contains("value=\"id_number\" selected"), "Chinese headers recognised");
+    let mut form: Vec<(String, String)> = HEADERS.split(',').enumerate().map(|(i, _)| (format!("col_{i}"), String::new())).collect();
+    let codes = [
+        "grid_code",
+        "road",
+        "number",
+        "building",
+        "unit",
+        "floor",
+        "room",
+        "kind",
+        "capacity",
+        "name",
+        "gender",
+        "birth_date",
+        "category",
+        "id_kind",
+        "id_number",
+        "nationality",
+        "",
+        "from",
+        "to",
+    ];
+    for (i, c) in codes.iter().enumerate() {
+        form[i].1 = c.to_string();
+    }
+    form.push(("template_name".into(), "派出所名单".into()));
+    form.push(("csrf".into(), s.csrf.clone()));
+    let r = s.http.post(format!("{}{job}/start", app.url)).form(&form).send().await.expect("start");
+    assert_eq!(r.status(), 303);
+
+    // A ledger with meaningless headers: nothing is recognised until the template is applied.
+    let blank_headers = (0..19).map(|i| format!("C{i}")).collect::<Vec<_>>().join(",");
+    let second = format!("{blank_headers}\n{}\n", good_rows()[1]);
+    let job2 = upload(&app, &s, "second.csv", second.into_bytes()).await;
+    let page = s.get(&app, &job2).await.text().await.expect("mapping page");
+    assert!(page.contains("派出所名单") && !page.contains("value=\"id_number\" selected"));
+    let applied =
+        s.get(&app, &format!("{job2}?template={}", "%E6%B4%BE%E5%87%BA%E6%89%80%E5%90%8D%E5%8D%95")).await.text().await.expect("applied");
+    assert!(applied.contains("value=\"id_number\" selected"), "the template maps the columns");
+    let mut form2: Vec<(String, String)> = codes.iter().enumerate().map(|(i, c)| (format!("col_{i}"), c.to_string())).collect();
+    form2.push(("csrf".into(), s.csrf.clone()));
+    assert_eq!(s.http.post(format!("{}{job2}/start", app.url)).form(&form2).send().await.expect("start").status(), 303);
+    for _ in 0..100 {
+        if people(&app.store).await == before + 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(people(&app.store).await, before + 2);
+    // Another account cannot see someone else's import.
+    let other = app.login("community.police").await;
+    assert_eq!(other.get(&app, &job2).await.status(), 404);
+}
