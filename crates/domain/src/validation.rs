@@ -41,3 +41,22 @@ impl std::fmt::Display for FieldErrors {
 }
 
 impl std::error::Error for FieldErrors {}
+
+/// The reason a person types before seeing whole numbers or exporting: it goes into the
+/// audit log's purpose, so it must say something (4 to 200 characters, no control characters).
+pub fn purpose(raw: &str) -> Result<String, &'static str> {
+    let s = raw.trim();
+    let n = s.chars().count();
+    if (4..=200).contains(&n) && !s.chars().any(char::is_control) { Ok(s.to_string()) } else { Err("err.reason") }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_purpose_must_say_something() {
+        assert_eq!(super::purpose("  线索核查  "), Ok("线索核查".to_string()));
+        assert_eq!(super::purpose("查"), Err("err.reason"));
+        assert_eq!(super::purpose(&"x".repeat(201)), Err("err.reason"));
+        assert_eq!(super::purpose("line\nbreak"), Err("err.reason"));
+    }
+}

@@ -237,7 +237,7 @@ pub async fn export_form_page(who: Principal) -> Result<Response, WebError> {
 /// The overdue list as CSV: masked passports, a watermark, formula-safe cells, audited.
 pub async fn export(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Form(f): Form<ReasonForm>) -> Result<Response, WebError> {
     let reason = f.reason.trim();
-    if reason.chars().count() < 4 || reason.chars().count() > 200 {
+    if wardbook_domain::validation::purpose(reason).is_err() {
         let mut e = FieldErrors::new();
         e.add("reason", "err.reason");
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&export_form(&who, &e, reason))?).into_response());

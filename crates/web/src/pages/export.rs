@@ -142,7 +142,7 @@ pub async fn export_run(
     let scope = scoped(&app, &ctx, &who, &code).await?;
     let mut errors = FieldErrors::new();
     let reason = f.reason.trim().to_string();
-    if reason.chars().count() < 4 || reason.chars().count() > 200 {
+    if wardbook_domain::validation::purpose(&reason).is_err() {
         errors.add("reason", "err.reason");
     }
     if f.format != "csv" && f.format != "xlsx" {

@@ -538,7 +538,7 @@ pub async fn person_unmask(
 ) -> Result<Response, WebError> {
     let row = found(&app, &ctx, &who, &format!("person:{id}"), app.store.person_get(&who.account.org, id).await).await?;
     let reason = f.reason.trim();
-    if reason.chars().count() < 4 || reason.chars().count() > 200 {
+    if wardbook_domain::validation::purpose(reason).is_err() {
         let mut e = FieldErrors::new();
         e.add("reason", "err.reason");
         let page = person_page(&app, &who, row, false, e).await?;
