@@ -14,7 +14,7 @@ use wardbook_domain::org::OrgCode;
 use wardbook_domain::registry::HousingUnit;
 use wardbook_domain::search::name_terms;
 
-use crate::registry::{id_token, phone_token};
+use crate::registry::{id_token, last4, phone_token};
 use crate::{Result, Store, StoreError, new_id};
 
 /// Rows per multi-row statement; stays under every backend's bind-parameter limit.
@@ -86,17 +86,10 @@ struct Known {
     fingerprint: String,
 }
 
-/// The fields an import may change, as one comparable string (numbers by their blind index).
-fn fingerprint(p: &wardbook_domain::registry::Person, phone_bidx: &Option<String>) -> String {
-    format!(
-        "{}|{}|{}|{}|{}|{}",
-        p.name,
-        p.gender.code(),
-        p.birth_date,
-        p.category.code(),
-        p.nationality,
-        phone_bidx.as_deref().unwrap_or("")
-    )
+/// The fields an import may change, as one comparable string (the phone by its blind index):
+/// name, gender, birth date, category, nationality, phone token.
+fn fingerprint(fields: [&str; 6]) -> String {
+    fields.join("|")
 }
 
 impl Importer {
@@ -231,15 +224,10 @@ impl Importer {
                 q = q.bind(t.clone());
             }
             for r in q.fetch_all(&mut *tx).await? {
-                let fp = format!(
-                    "{}|{}|{}|{}|{}|{}",
-                    r.try_get::<String, _>("name")?,
-                    r.try_get::<String, _>("gender")?,
-                    r.try_get::<String, _>("birth_date")?,
-                    r.try_get::<String, _>("category")?,
-                    r.try_get::<String, _>("nationality")?,
-                    r.try_get::<Option<String>, _>("phone_bidx")?.unwrap_or_default()
-                );
+                let (name, gender, birth, category, nationality): (String, String, String, String, String) =
+                    (r.try_get("name")?, r.try_get("gender")?, r.try_get("birth_date")?, r.try_get("category")?, r.try_get("nationality")?);
+                let phone = r.try_get::<Option<String>, _>("phone_bidx")?.unwrap_or_default();
+                let fp = fingerprint([&name, &gender, &birth, &category, &nationality, &phone]);
                 known.insert(r.try_get("id_number_bidx")?, Known { id: r.try_get("id")?, fingerprint: fp });
             }
         }
@@ -249,7 +237,9 @@ impl Importer {
         let mut changed: Vec<(usize, i64)> = vec![];
         let mut row_changed = vec![false; rows.len()];
         for (i, r) in rows.iter().enumerate() {
-            let fp = fingerprint(&r.person, &phones[i]);
+            let p = &r.person;
+            let birth = p.birth_date.to_string();
+            let fp = fingerprint([&p.name, p.gender.code(), &birth, p.category.code(), &p.nationality, phones[i].as_deref().unwrap_or("")]);
             match known.get_mut(&tokens[i]) {
                 Some(k) => {
                     if k.fingerprint != fp {
@@ -278,10 +268,9 @@ impl Importer {
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (i, id) in chunk {
                 let (r, p) = (&rows[*i], &rows[*i].person);
-                let last4: String = p.id_number.chars().skip(p.id_number.chars().count().saturating_sub(4)).collect();
                 q = q.bind(d.clone()).bind(*id).bind(r.address.grid.to_string()).bind(p.name.clone()).bind(p.gender.code());
                 q = q.bind(p.birth_date.to_string()).bind(p.category.code()).bind(p.id_kind.code());
-                q = q.bind(v.seal("people", "id_number", *id, &p.id_number)).bind(tokens[*i].clone()).bind(last4);
+                q = q.bind(v.seal("people", "id_number", *id, &p.id_number)).bind(tokens[*i].clone()).bind(last4(&p.id_number));
                 q = q.bind(p.nationality.clone()).bind(p.phone.as_deref().map(|ph| v.seal("people", "phone", *id, ph)));
                 q = q.bind(phones[*i].clone()).bind(now).bind(now);
                 terms.extend(name_terms(&p.name).into_iter().map(|t| (t, *id)));

@@ -92,7 +92,6 @@ fn uploads_dir() -> PathBuf {
 
 pub async fn upload(State(app): State<AppState>, ctx: RequestCtx, who: Principal, mut form: Multipart) -> Result<Response, WebError> {
     let c = chrome(&who);
-    let tr = c.tr;
     let refuse = |c: Chrome, key: &str| -> Result<Response, WebError> {
         let msg = c.tr.t(key).to_string();
         Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&UploadPage { c, error: Some(msg) })?).into_response())
@@ -146,7 +145,6 @@ pub async fn upload(State(app): State<AppState>, ctx: RequestCtx, who: Principal
         job.clone(),
         JobState { owner: who.account.id, file: path, file_name: name, headers, guessed, started: false, rows_read: 0, outcome: None },
     );
-    let _ = tr;
     Ok(Redirect::to(&format!("/import/{job}")).into_response())
 }
 
