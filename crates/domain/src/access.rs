@@ -42,6 +42,24 @@ pub enum Permission {
     SecurityManage,
     /// Read the audit log (audit admin only).
     AuditRead,
+    /// Walk patrols: start, record visits with photos, end (grid workers).
+    PatrolWork,
+    /// See each grid's patrols against what the day requires.
+    PatrolBoard,
+    /// Declare an extreme-weather alert, which raises the patrols required.
+    AlertManage,
+    /// Enter a tip received by phone or in person.
+    TipEnter,
+    /// See clues, their timelines and the inbox.
+    ClueRead,
+    /// Take a step on a clue (the workflow also checks the stage's role) or raise one.
+    ClueWork,
+    /// Export the clue list (never with reporters' identities).
+    ClueExport,
+    /// See who reported a tip, and people routed to protection: police roles only.
+    ReporterIdentity,
+    /// Run a drill with simulated clues.
+    DrillRun,
 }
 
 use Permission::*;
@@ -51,13 +69,51 @@ const MATRIX: &[(Role, &[Permission])] = &[
     (Role::SystemAdmin, &[OrgView, AccountManage]),
     (Role::SecurityAdmin, &[OrgView, SecurityManage]),
     (Role::AuditAdmin, &[AuditRead]),
-    (Role::SubdistrictLeader, &[OrgView, HousingRead, PersonRead]),
-    (Role::CommunityTaskForce, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask, PersonExport, RegistryImport]),
-    (Role::GridWorker, &[OrgView, HousingRead, PersonRead, RegistryWrite]),
+    (Role::SubdistrictLeader, &[OrgView, HousingRead, PersonRead, PatrolBoard, AlertManage, ClueRead, ClueExport, DrillRun]),
+    (
+        Role::CommunityTaskForce,
+        &[
+            OrgView,
+            HousingRead,
+            PersonRead,
+            RegistryWrite,
+            PersonUnmask,
+            PersonExport,
+            RegistryImport,
+            PatrolBoard,
+            AlertManage,
+            TipEnter,
+            ClueRead,
+            ClueWork,
+            ClueExport,
+            DrillRun,
+        ],
+    ),
+    (Role::GridWorker, &[OrgView, HousingRead, PersonRead, RegistryWrite, PatrolWork, TipEnter, ClueRead, ClueWork]),
     (Role::Informant, &[OrgView]),
     (Role::PropertyStaff, &[OrgView, HousingRead]),
-    (Role::CommunityPolice, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask, PersonExport, RegistryImport]),
-    (Role::ImmigrationOfficer, &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask, PersonExport, RegistryImport]),
+    (
+        Role::CommunityPolice,
+        &[
+            OrgView,
+            HousingRead,
+            PersonRead,
+            RegistryWrite,
+            PersonUnmask,
+            PersonExport,
+            RegistryImport,
+            PatrolBoard,
+            TipEnter,
+            ClueRead,
+            ClueWork,
+            ClueExport,
+            ReporterIdentity,
+        ],
+    ),
+    (
+        Role::ImmigrationOfficer,
+        &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask, PersonExport, RegistryImport, ClueRead, ClueWork, ClueExport, ReporterIdentity],
+    ),
     (Role::Volunteer, &[OrgView]),
 ];
 
@@ -127,6 +183,15 @@ mod tests {
         let audit_readers: Vec<Role> = Role::ALL.into_iter().filter(|r| r.can(AuditRead)).collect();
         assert_eq!(audit_readers, vec![Role::AuditAdmin]);
         assert!(!Role::SystemAdmin.can(SecurityManage) && !Role::SecurityAdmin.can(AccountManage));
+    }
+
+    #[test]
+    fn only_police_roles_see_who_reported() {
+        let readers: Vec<Role> = Role::ALL.into_iter().filter(|r| r.can(ReporterIdentity)).collect();
+        assert_eq!(readers, vec![Role::CommunityPolice, Role::ImmigrationOfficer]);
+        for admin in [Role::SystemAdmin, Role::SecurityAdmin, Role::AuditAdmin] {
+            assert!(!admin.can(ClueRead) && !admin.can(PatrolBoard));
+        }
     }
 
     #[test]

@@ -10,11 +10,11 @@ use crate::FieldErrors;
 pub const DUE_WITHIN: Duration = Duration::hours(24);
 
 /// Times on the form are China Standard Time (UTC+8, no daylight saving).
-fn china(naive: NaiveDateTime) -> Option<DateTime<Utc>> {
+pub(crate) fn china(naive: NaiveDateTime) -> Option<DateTime<Utc>> {
     chrono::FixedOffset::east_opt(8 * 3600)?.from_local_datetime(&naive).single().map(|t| t.with_timezone(&Utc))
 }
 
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"].iter().find_map(|f| NaiveDateTime::parse_from_str(s, f).ok()).and_then(china)
 }

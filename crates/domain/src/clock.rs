@@ -6,6 +6,12 @@ use std::sync::Mutex;
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
+
+    /// How long to sleep, in real time, until this clock shows `t`: how background workers
+    /// wait for a deadline without polling.
+    fn real_wait_until(&self, t: DateTime<Utc>) -> std::time::Duration {
+        (t - self.now()).to_std().unwrap_or_default()
+    }
 }
 
 /// A clock that stands still until a test moves it.
@@ -25,5 +31,10 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A test moves this clock by hand, so a waiting worker looks again soon.
+    fn real_wait_until(&self, t: DateTime<Utc>) -> std::time::Duration {
+        (t - self.now()).to_std().unwrap_or_default().min(std::time::Duration::from_millis(20))
     }
 }

@@ -4,14 +4,17 @@
 pub mod access;
 pub mod accommodation;
 pub mod clock;
+pub mod clue;
 pub mod divisions;
 pub mod ids;
 pub mod import;
 pub mod mask;
 pub mod org;
 pub mod password;
+pub mod patrol;
 pub mod registry;
 pub mod search;
+pub mod tip;
 pub mod validation;
 
 pub use validation::{FieldError, FieldErrors};

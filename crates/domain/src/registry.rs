@@ -9,10 +9,10 @@ use crate::org::{OrgCode, OrgLevel};
 use crate::validation::FieldErrors;
 
 macro_rules! code_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $code:literal),+ $(,)? }) => {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $code:literal),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $($(#[$vm])* $variant),+ }
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
             pub fn code(self) -> &'static str { match self { $($name::$variant => $code),+ } }
@@ -20,6 +20,8 @@ macro_rules! code_enum {
         }
     };
 }
+
+pub(crate) use code_enum;
 
 code_enum!(
     /// 房屋类型.
@@ -55,7 +57,7 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
 }
 
-fn text(errors: &mut FieldErrors, field: &'static str, raw: &str, required: bool, max: usize) -> String {
+pub(crate) fn text(errors: &mut FieldErrors, field: &'static str, raw: &str, required: bool, max: usize) -> String {
     let v = raw.trim().to_string();
     if required && v.is_empty() {
         errors.add(field, "err.required");

@@ -55,6 +55,11 @@ pub struct RotateReport {
     pub rows_resealed: u64,
 }
 
+/// Sealed columns besides the people table's two, as (table, column without `_ct`): constants,
+/// never user text, so they may be spliced into SQL.
+const SINGLE_SEALED: [(&str, &str); 3] =
+    [("accommodation_registrations", "visa_number"), ("tips", "contact"), ("patrol_photos", "bytes")];
+
 impl Store {
     /// Picks up keys another process added (a rotation run from the CLI).
     pub async fn refresh_keys(&self) -> Result<()> {
@@ -129,6 +134,41 @@ impl Store {
             tx.commit().await?;
             done += rows.len() as u64;
             progress(done);
+        }
+        // Every other sealed column holds one value per row, bound to (table, column, row id).
+        for (table, column) in SINGLE_SEALED {
+            let ct = format!("{column}_ct");
+            loop {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT district_code, id, {ct} AS ct FROM {table} WHERE {ct} IS NOT NULL AND {ct} NOT LIKE $1 LIMIT $2"
+                )))
+                .bind(&prefix)
+                .bind(batch)
+                .fetch_all(&self.pool)
+                .await?;
+                if rows.is_empty() {
+                    break;
+                }
+                let mut tx = self.pool.begin().await?;
+                for r in &rows {
+                    let district: String = r.try_get("district_code")?;
+                    let id: i64 = r.try_get("id")?;
+                    let old: String = r.try_get("ct")?;
+                    let plain = self.open_sealed(table, column, id, &old).await?;
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE {table} SET {ct} = $1 WHERE district_code = $2 AND id = $3 AND {ct} = $4"
+                    )))
+                    .bind(v.seal(table, column, id, &plain))
+                    .bind(&district)
+                    .bind(id)
+                    .bind(&old)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                done += rows.len() as u64;
+                progress(done);
+            }
         }
         Ok(RotateReport { new_key: new_id, rows_resealed: done })
     }

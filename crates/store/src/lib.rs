@@ -4,9 +4,11 @@
 pub mod accommodation;
 pub mod accounts;
 pub mod audit;
+pub mod clues;
 pub mod import;
 pub mod keys;
 pub mod org;
+pub mod patrols;
 pub mod registry;
 pub mod sessions;
 pub mod testing;

@@ -67,6 +67,16 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get("code")?)).collect()
     }
 
+    /// Nodes of one level under a node, with their names, by code (`under`: none for all).
+    pub async fn org_nodes_at(&self, under: Option<&OrgCode>, level: OrgLevel) -> Result<Vec<OrgNode>> {
+        let rows = sqlx::query("SELECT code, parent_code, name FROM org_nodes WHERE level = $1 AND code LIKE $2 ORDER BY code")
+            .bind(level.code())
+            .bind(format!("{}%", under.map(OrgCode::as_str).unwrap_or("")))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(node).collect()
+    }
+
     /// The districts (区) this database holds.
     pub async fn districts(&self) -> Result<Vec<String>> {
         let rows = sqlx::query("SELECT code FROM org_nodes WHERE level = 'district' ORDER BY code").fetch_all(&self.pool).await?;

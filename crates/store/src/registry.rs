@@ -534,6 +534,17 @@ impl Store {
     }
 
     /// Standard addresses in the caller's subtree whose normalised form contains `fragment`.
+    /// Every building's grid and normalised address under `scope`: what a tip's free-text
+    /// address is matched against.
+    pub async fn addresses_normalized(&self, scope: &OrgCode) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT grid_code, normalized FROM addresses WHERE district_code = $1 AND grid_code LIKE $2")
+            .bind(scope.district())
+            .bind(like(scope))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("grid_code")?, r.try_get("normalized")?))).collect()
+    }
+
     pub async fn addresses_search(&self, scope: &OrgCode, fragment: &str, limit: i64) -> Result<Vec<AddressRow>> {
         let needle = wardbook_domain::registry::normalize_address(fragment);
         if needle.is_empty() {

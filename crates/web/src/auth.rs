@@ -25,6 +25,8 @@ pub struct Principal {
     pub account: Account,
     pub token: String,
     pub csrf: String,
+    /// How many things wait in this account's inbox (GET requests of clue-working roles).
+    pub inbox: Option<i64>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {
@@ -214,6 +216,12 @@ async fn check(app: &AppState, access: Access, req: Request) -> Result<Request, 
         return Err(WebError::Forbidden.into_response());
     }
     app.store.session_touch(&token, now).await.map_err(|e| WebError::from(e).into_response())?;
-    req.extensions_mut().insert(Principal { account, token, csrf: session.csrf_token });
+    // The header's inbox count, on pages only (a form post redirects to a page that shows it).
+    let inbox = if req.method() == Method::GET && account.role.can(wardbook_domain::access::Permission::ClueRead) {
+        Some(crate::clues::inbox_count(&app.store, &account).await.map_err(|e| WebError::from(e).into_response())?)
+    } else {
+        None
+    };
+    req.extensions_mut().insert(Principal { account, token, csrf: session.csrf_token, inbox });
     Ok(req)
 }

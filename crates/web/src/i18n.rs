@@ -95,6 +95,9 @@ mod tests {
             include_str!("../../domain/src/org.rs"),
             include_str!("../../domain/src/accommodation.rs"),
             include_str!("../../domain/src/import.rs"),
+            include_str!("../../domain/src/clue.rs"),
+            include_str!("../../domain/src/patrol.rs"),
+            include_str!("../../domain/src/tip.rs"),
         ];
         let mut found = 0;
         for src in sources {
@@ -105,5 +108,51 @@ mod tests {
             }
         }
         assert!(found > 20);
+    }
+
+    /// Every key the pages and templates name literally, and every key they build from a
+    /// domain code, has a message in both languages.
+    #[test]
+    fn every_key_the_pages_use_has_a_message() {
+        use wardbook_domain::clue::{DismissReason, Outcome, Source, Stage, Warning};
+        let sources = [
+            include_str!("pages/clues.rs"),
+            include_str!("pages/patrols.rs"),
+            include_str!("pages/registry.rs"),
+            include_str!("pages/accommodation.rs"),
+            include_str!("views.rs"),
+            include_str!("../templates/clue.html"),
+            include_str!("../templates/patrol.html"),
+            include_str!("../templates/patrol_home.html"),
+            include_str!("../templates/field.html"),
+            include_str!("../templates/layout.html"),
+        ];
+        let mut keys: Vec<String> = vec![];
+        for src in sources {
+            for piece in src.split(".t(\"").skip(1) {
+                if let Some(end) = piece.find('"') {
+                    keys.push(piece[..end].to_string());
+                }
+            }
+        }
+        keys.extend(Stage::ALL.iter().map(|s| format!("stage.{}", s.code())));
+        keys.extend(Warning::ALL.iter().map(|s| format!("warning.{}", s.code())));
+        keys.extend(Outcome::ALL.iter().map(|s| format!("outcome.{}", s.code())));
+        keys.extend(Source::ALL.iter().map(|s| format!("source.{}", s.code())));
+        keys.extend(DismissReason::ALL.iter().map(|s| format!("dismiss.{}", s.code())));
+        for s in [Stage::InitialCheck, Stage::Recheck, Stage::Disposal] {
+            for prefix in ["clue.findings", "clue.do", "clue.done"] {
+                keys.push(format!("{prefix}.{}", s.code()));
+            }
+            keys.push(format!("tip.status.{}", s.public_status()));
+        }
+        for k in ["created", "routed", "initial_check_done", "recheck_done", "disposed", "dismissed", "warning_changed", "red_reported", "escalated", "red_report_overdue"] {
+            keys.push(format!("event.{k}"));
+        }
+        assert!(keys.len() > 150, "{}", keys.len());
+        for k in keys.iter().filter(|k| !k.contains('{') && !k.is_empty()) {
+            assert_ne!(Tr::new(Lang::ZhCn).t(k), k, "zh-CN lacks {k}");
+            assert_ne!(Tr::new(Lang::En).t(k), k, "en lacks {k}");
+        }
     }
 }

@@ -4,10 +4,12 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod clues;
 pub mod error;
 pub mod i18n;
 pub mod import;
 pub mod ledger;
+pub mod pdf;
 pub mod pages;
 pub mod routes;
 pub mod views;
@@ -33,6 +35,30 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that runs `factor` times faster than real time from a starting instant: for the
+/// escalation benchmark, which must see a day's deadlines pass in minutes.
+pub struct AcceleratedClock {
+    start_real: std::time::Instant,
+    start: DateTime<Utc>,
+    factor: f64,
+}
+
+impl AcceleratedClock {
+    pub fn new(start: DateTime<Utc>, factor: f64) -> Self {
+        AcceleratedClock { start_real: std::time::Instant::now(), start, factor }
+    }
+}
+
+impl Clock for AcceleratedClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = self.start_real.elapsed().as_secs_f64() * self.factor;
+        self.start + chrono::Duration::microseconds((elapsed * 1e6) as i64)
+    }
+    fn real_wait_until(&self, t: DateTime<Utc>) -> std::time::Duration {
+        (t - self.now()).to_std().map(|d| d.div_f64(self.factor)).unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct WebConfig {
     /// Set when served over TLS (directly or behind a proxy): cookies become `__Host-` and Secure.
@@ -46,6 +72,14 @@ pub struct WebConfig {
     pub lockout_minutes: i64,
     /// Failed logins one source address may make in the lock-out window, whatever the accounts.
     pub address_failure_limit: usize,
+    /// Tips one source address may send in a China day (the public form's rate limit).
+    pub tips_per_address_per_day: u32,
+    /// Where clues handed to police are posted (a dispatch system); none: they wait in the outbox.
+    pub webhook_url: Option<String>,
+    /// The shared secret of the webhook's HMAC-SHA256 signature.
+    pub webhook_secret: String,
+    /// A font file with Chinese glyphs for PDF reports; by default the usual system paths.
+    pub pdf_font: Option<std::path::PathBuf>,
 }
 
 impl Default for WebConfig {
@@ -59,6 +93,10 @@ impl Default for WebConfig {
             lockout_window_minutes: 15,
             lockout_minutes: 30,
             address_failure_limit: 20,
+            tips_per_address_per_day: 5,
+            webhook_url: None,
+            webhook_secret: String::new(),
+            pdf_font: None,
         }
     }
 }
@@ -72,6 +110,9 @@ pub struct AppState {
     pub imports: Arc<std::sync::Mutex<std::collections::HashMap<String, pages::import::JobState>>>,
     /// Recent failed logins by source address (AU-04's per-address limit), in memory.
     pub failures_by_address: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<i64>>>>,
+    /// Tips sent today by source address, in memory only: the address is never stored.
+    pub tips_by_address: Arc<std::sync::Mutex<std::collections::HashMap<String, (chrono::NaiveDate, u32)>>>,
+    pub wakers: clues::Wakers,
 }
 
 /// Who asked, from where, under which request id: filled in before any route runs.
@@ -83,7 +124,15 @@ pub struct RequestCtx {
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: WebConfig) -> Self {
-        AppState { store, clock, config: Arc::new(config), imports: Default::default(), failures_by_address: Default::default() }
+        AppState {
+            store,
+            clock,
+            config: Arc::new(config),
+            imports: Default::default(),
+            failures_by_address: Default::default(),
+            tips_by_address: Default::default(),
+            wakers: Default::default(),
+        }
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -128,6 +177,21 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let workers = start_workers(&state);
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    for w in workers {
+        w.abort();
+    }
+    served
+}
+
+/// The background workers beside the server: the escalation scheduler, and the dispatch outbox
+/// when a webhook is configured.
+pub fn start_workers(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut workers = vec![tokio::spawn(clues::run_scheduler(state.clone()))];
+    if let Some(url) = state.config.webhook_url.clone() {
+        workers.push(tokio::spawn(clues::run_outbox(state.clone(), url, state.config.webhook_secret.clone())));
+    }
+    workers
 }

@@ -13,7 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use wardbook_domain::access::Permission::{self, *};
 
-use crate::pages::{accommodation, admin, export, import, registry, session};
+use crate::pages::{accommodation, admin, clues, export, import, patrols, registry, session};
 use crate::{AppState, RequestCtx, WebError, auth};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +47,10 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r("POST", "/logout", PasswordChange, post(session::logout)),
         r("GET", "/account/password", PasswordChange, get(session::password_form)),
         r("POST", "/account/password", PasswordChange, post(session::password_submit)),
+        r("GET", "/tip", Public, get(clues::tip_form)),
+        r("POST", "/tip", Public, post(clues::tip_submit).layer(DefaultBodyLimit::max(clues::TIP_BODY_LIMIT))),
+        r("GET", "/tip/status", Public, get(clues::tip_status_form)),
+        r("POST", "/tip/status", Public, post(clues::tip_status)),
         r("GET", "/", SignedIn, get(session::home)),
         r("GET", "/account", SignedIn, get(session::settings)),
         r("POST", "/account/lang", SignedIn, post(session::set_lang)),
@@ -86,6 +90,34 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r("POST", "/import/{job}/start", Perm(RegistryImport), post(import::start)),
         r("GET", "/import/{job}", Perm(RegistryImport), get(import::status)),
         r("GET", "/import/{job}/rejects.xlsx", Perm(RegistryImport), get(import::rejects)),
+        r("GET", "/tips/new", Perm(TipEnter), get(clues::tip_new)),
+        r("POST", "/tips/new", Perm(TipEnter), post(clues::tip_enter)),
+        r("GET", "/inbox", Perm(ClueRead), get(clues::inbox)),
+        r("GET", "/clues", Perm(ClueRead), get(clues::list)),
+        r("GET", "/clues/export", Perm(ClueExport), get(clues::export)),
+        r("GET", "/clues/{id}", Perm(ClueRead), get(clues::view)),
+        r("POST", "/clues/{id}/step", Perm(ClueWork), post(clues::step)),
+        r("POST", "/clues/{id}/route", Perm(ClueWork), post(clues::route)),
+        r("GET", "/clues/{id}/report", Perm(ClueWork), get(clues::report_edit)),
+        r("POST", "/clues/{id}/report", Perm(ClueWork), post(clues::report_save)),
+        r("GET", "/clues/{id}/report.pdf", Perm(ClueRead), get(clues::report_pdf)),
+        r("GET", "/api/clues/{id}", Perm(ClueRead), get(clues::api_clue)),
+        r("GET", "/units/{id}/clues/new", Perm(ClueWork), get(clues::new_for_unit)),
+        r("POST", "/units/{id}/clues/new", Perm(ClueWork), post(clues::create_for_unit)),
+        r("GET", "/figures", Perm(ClueRead), get(clues::figures)),
+        r("GET", "/drills", Perm(DrillRun), get(clues::drills)),
+        r("GET", "/drills/new", Perm(DrillRun), get(clues::drill_new)),
+        r("POST", "/drills/new", Perm(DrillRun), post(clues::drill_start)),
+        r("GET", "/drills/{id}", Perm(DrillRun), get(clues::drill_report)),
+        r("GET", "/patrols", Perm(PatrolWork), get(patrols::home)),
+        r("POST", "/patrols/start", Perm(PatrolWork), post(patrols::start)),
+        r("GET", "/patrols/board", Perm(PatrolBoard), get(patrols::board)),
+        r("GET", "/patrols/{id}", Perm(PatrolWork), get(patrols::view)),
+        r("POST", "/patrols/{id}/visit", Perm(PatrolWork), post(patrols::visit).layer(DefaultBodyLimit::max(patrols::MAX_VISIT_UPLOAD))),
+        r("POST", "/patrols/{id}/end", Perm(PatrolWork), post(patrols::end)),
+        r("GET", "/photos/{id}", Perm(HousingRead), get(patrols::photo)),
+        r("GET", "/alerts/new", Perm(AlertManage), get(patrols::alert_new)),
+        r("POST", "/alerts/new", Perm(AlertManage), post(patrols::alert_create)),
         r("GET", "/admin/accounts", Perm(AccountManage), get(admin::accounts)),
         r("GET", "/admin/accounts/new", Perm(AccountManage), get(admin::account_new)),
         r("POST", "/admin/accounts/new", Perm(AccountManage), post(admin::account_create)),

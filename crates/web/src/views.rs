@@ -29,19 +29,26 @@ pub struct Chrome {
     pub user: Option<UserBar>,
     pub csrf: String,
     pub nav: Vec<NavItem>,
+    /// What waits in the user's inbox, for the header (roles that work clues).
+    pub inbox: Option<i64>,
 }
 
 impl Chrome {
     pub fn anonymous(lang: Lang, title_key: &str) -> Self {
         let tr = Tr::new(lang);
-        Chrome { tr, title: tr.t(title_key).to_string(), user: None, csrf: String::new(), nav: vec![] }
+        Chrome { tr, title: tr.t(title_key).to_string(), user: None, csrf: String::new(), nav: vec![], inbox: None }
     }
 
     pub fn for_user(who: &crate::auth::Principal, title: String) -> Self {
         let tr = Tr::new(Lang::parse(&who.account.lang));
         let role = who.account.role;
         let mut nav = vec![NavItem { href: "/", key: "nav.home" }];
-        let entries: [(Permission, &'static str, &'static str); 7] = [
+        let entries: [(Permission, &'static str, &'static str); 12] = [
+            (Permission::ClueRead, "/inbox", "nav.inbox"),
+            (Permission::PatrolWork, "/patrols", "nav.patrols"),
+            (Permission::ClueRead, "/clues", "nav.clues"),
+            (Permission::PatrolBoard, "/patrols/board", "nav.patrol_board"),
+            (Permission::DrillRun, "/drills", "nav.drills"),
             (Permission::OrgView, "/org", "nav.org"),
             (Permission::HousingRead, "/search", "nav.search"),
             (Permission::PersonRead, "/accommodation", "nav.accommodation"),
@@ -62,6 +69,7 @@ impl Chrome {
             user: Some(UserBar { display: who.account.display_name.clone(), role_key: role_key(role) }),
             csrf: who.csrf.clone(),
             nav,
+            inbox: who.inbox,
         }
     }
 }
@@ -255,4 +263,55 @@ pub struct SettingsPage {
     pub totp_error: bool,
     pub other_lang: &'static str,
     pub other_lang_label: String,
+}
+
+/// One step a user may take on a clue: its own small form.
+pub struct StepForm {
+    pub id: &'static str,
+    pub action: String,
+    /// The `action` field's value, when the form posts to the step route.
+    pub hidden: &'static str,
+    pub title: String,
+    pub fields: Vec<FieldView>,
+    pub submit: String,
+}
+
+#[derive(Template)]
+#[template(path = "clue.html")]
+pub struct CluePage {
+    pub c: Chrome,
+    pub heading: String,
+    pub drill: bool,
+    pub notice: Option<String>,
+    pub has_errors: bool,
+    pub facts: Vec<(String, String)>,
+    pub links: Vec<Link>,
+    pub steps: Vec<StepForm>,
+    /// At, who, what, note.
+    pub timeline: Vec<(String, String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "patrol.html")]
+pub struct PatrolPage {
+    pub c: Chrome,
+    pub heading: String,
+    pub notice: Option<String>,
+    pub has_errors: bool,
+    pub facts: Vec<(String, String)>,
+    /// Unit, documents seen, occupants match, notes, photo ids.
+    pub visits: Vec<(String, String, String, String, Vec<i64>)>,
+    pub open: bool,
+    pub id: i64,
+    pub fields: Vec<FieldView>,
+}
+
+#[derive(Template)]
+#[template(path = "patrol_home.html")]
+pub struct PatrolHomePage {
+    pub c: Chrome,
+    pub heading: String,
+    pub notice: Option<String>,
+    pub facts: Vec<(String, String)>,
+    pub can_start: bool,
 }

@@ -2,7 +2,9 @@
 
 pub mod accommodation;
 pub mod admin;
+pub mod clues;
 pub mod export;
 pub mod import;
+pub mod patrols;
 pub mod registry;
 pub mod session;

@@ -21,7 +21,7 @@ use crate::views::{Chrome, Crumb, FieldView, FormPage, Link, ListPage, Row, rend
 use crate::{AppState, RequestCtx, WebError};
 
 /// Turns a scoped store miss into an audited 404.
-async fn found<T>(app: &AppState, ctx: &RequestCtx, who: &Principal, object: &str, r: Result<T, StoreError>) -> Result<T, WebError> {
+pub(crate) async fn found<T>(app: &AppState, ctx: &RequestCtx, who: &Principal, object: &str, r: Result<T, StoreError>) -> Result<T, WebError> {
     match r {
         Err(StoreError::NotFound) => {
             app.audit(ctx, Some(&who.account), "access.not_found", object, "not_found").await?;
@@ -54,7 +54,7 @@ async fn crumbs(app: &AppState, who: &Principal, code: &OrgCode) -> Vec<Crumb> {
     out
 }
 
-fn page(who: &Principal, heading: String) -> ListPage {
+pub(crate) fn page(who: &Principal, heading: String) -> ListPage {
     let c = Chrome::for_user(who, heading.clone());
     ListPage {
         c,
@@ -72,7 +72,7 @@ fn page(who: &Principal, heading: String) -> ListPage {
     }
 }
 
-fn form(who: &Principal, heading_key: &str, action: String, cancel: String, fields: impl FnOnce(Tr) -> Vec<FieldView>) -> FormPage {
+pub(crate) fn form(who: &Principal, heading_key: &str, action: String, cancel: String, fields: impl FnOnce(Tr) -> Vec<FieldView>) -> FormPage {
     let c = Chrome::for_user(who, String::new());
     let tr = c.tr;
     FormPage {

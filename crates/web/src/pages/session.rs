@@ -40,7 +40,7 @@ pub struct LangQuery {
     lang: Option<String>,
 }
 
-fn login_lang(headers: &HeaderMap, q: Option<&str>) -> Lang {
+pub(crate) fn login_lang(headers: &HeaderMap, q: Option<&str>) -> Lang {
     q.map(Lang::parse).or_else(|| cookie_value(headers, LANG_COOKIE).map(|v| Lang::parse(&v))).unwrap_or_default()
 }
 
