@@ -123,14 +123,17 @@ pub async fn tip_submit(State(app): State<AppState>, ctx: RequestCtx, headers: H
         let page = public_form(lang, &input, &list, Some(tr.t("tip.rate_limited").to_string()));
         return Ok((StatusCode::TOO_MANY_REQUESTS, render(&page)?).into_response());
     }
+    // The community must be one this site serves, whatever else is wrong with the form.
+    let known = list.iter().any(|(c, _)| *c == input.community.trim());
     let tip = match input.validate(app.clock.now(), false) {
-        Ok(t) if list.iter().any(|(c, _)| c == t.community.as_str()) => t,
-        Ok(_) => {
-            let mut e = FieldErrors::new();
-            e.add("community", "err.choice");
+        Ok(t) if known => t,
+        other => {
+            let mut e = other.err().unwrap_or_default();
+            if !known && e.for_field("community").is_none() {
+                e.add("community", "err.choice");
+            }
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&public_form(lang, &input, &list, None).with_errors(&e))?).into_response());
         }
-        Err(e) => return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&public_form(lang, &input, &list, None).with_errors(&e))?).into_response()),
     };
     let (code, clue) = submit_tip(&app, &tip, None).await?;
     let anonymous_ctx = RequestCtx { source: String::new(), ..ctx };

@@ -62,7 +62,8 @@ async fn day_count(app: &AppState, grid: &OrgCode) -> Result<(i64, u32), WebErro
 }
 
 pub async fn start(State(app): State<AppState>, ctx: RequestCtx, who: Principal) -> Result<Response, WebError> {
-    let Some(grid) = grid_of(&who) else { return Err(WebError::Forbidden) };
+    // Only a grid's own worker walks it; others are shown why on the patrols page.
+    let Some(grid) = grid_of(&who) else { return Ok(Redirect::to("/patrols").into_response()) };
     let id = app.store.patrol_start(grid, who.account.id, app.now_ms()).await?;
     app.audit(&ctx, Some(&who.account), "patrol.start", &format!("patrol:{id}"), "ok").await?;
     Ok(Redirect::to(&format!("/patrols/{id}")).into_response())

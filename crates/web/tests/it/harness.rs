@@ -9,7 +9,9 @@ use wardbook_domain::access::Role;
 use wardbook_domain::clock::{Clock, ManualClock};
 use wardbook_domain::org::OrgCode;
 use wardbook_domain::registry::{AddressInput, HousingUnitInput, PersonInput, ResidenceInput};
+use wardbook_domain::clue::{self, DismissReason, Source, Step, Warning};
 use wardbook_store::Store;
+use wardbook_store::clues::{Actor, NewClue};
 use wardbook_store::registry::Registered;
 use wardbook_store::testing::{self, TestDb};
 use wardbook_web::{AppState, WebConfig, accounts, auth};
@@ -30,6 +32,12 @@ pub struct Fixture {
     pub unit: i64,
     pub person: i64,
     pub residence: i64,
+    /// A clue waiting for its initial check in grid 1, and one already closed.
+    pub clue: i64,
+    pub closed_clue: i64,
+    /// A finished patrol of grid 1, and a drill of the community.
+    pub patrol: i64,
+    pub drill: i64,
 }
 
 pub struct App {
@@ -79,7 +87,8 @@ pub async fn spawn_with(db: TestDb, config: WebConfig) -> App {
                 .expect("account");
         accounts_made.insert(login, Account { totp_secret: creds.totp_secret });
     }
-    let grid1 = fixture(&store, GRID1, now).await;
+    let grid1_account = store.account_by_login("grid1").await.expect("grid1").id;
+    let grid1 = fixture(&store, GRID1, now, grid1_account).await;
     let state = AppState::new(store.clone(), clock.clone(), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -87,7 +96,7 @@ pub async fn spawn_with(db: TestDb, config: WebConfig) -> App {
     App { url, store, clock, accounts: accounts_made, grid1, _db: db }
 }
 
-async fn fixture(store: &Store, grid: &str, now: i64) -> Fixture {
+async fn fixture(store: &Store, grid: &str, now: i64, worker: i64) -> Fixture {
     let g = OrgCode::parse(grid).expect("grid");
     let a = AddressInput { grid_code: grid.into(), road: "光华路".into(), number: "9号".into(), building: "2号楼".into() }
         .validate()
@@ -112,7 +121,27 @@ async fn fixture(store: &Store, grid: &str, now: i64) -> Fixture {
     let r = ResidenceInput { from: "2025-03-01".into(), to: "".into() }.validate().expect("residence");
     let Registered::NewPerson(person) = store.person_register(&g, unit, &p, &r, now).await.expect("person") else { panic!("new person") };
     let residence = store.residences_of_unit(&g, unit).await.expect("residences")[0].id;
-    Fixture { address, unit, person, residence }
+    let new = NewClue {
+        org: g.clone(),
+        source: Source::Patrol,
+        tip_id: None,
+        unit_id: Some(unit),
+        person_id: None,
+        summary: "巡查发现502室人员与登记不符".into(),
+        warning: Warning::Yellow,
+        drill_id: None,
+    };
+    let someone = Actor { account_id: Some(worker), label: "grid1 (grid_worker)".into() };
+    let clue = store.clue_create(&new, &someone, now).await.expect("clue");
+    let closed_clue = store.clue_create(&new, &someone, now).await.expect("clue");
+    let before = store.clue_get(&g, closed_clue).await.expect("clue");
+    let step = Step::Dismiss { reason: DismissReason::Duplicate, note: "与另一条线索重复".into() };
+    let t = clue::apply(before.state(), Role::GridWorker, step, before.state().received).expect("dismiss");
+    store.clue_step(&g, &before, &t, &someone, None, now).await.expect("dismissed");
+    let patrol = store.patrol_start(&g, worker, now).await.expect("patrol");
+    store.patrol_end(&g, patrol, worker, now).await.expect("patrol ends");
+    let drill = store.drill_start(&OrgCode::parse(COMMUNITY).expect("c"), "演练", worker, now).await.expect("drill");
+    Fixture { address, unit, person, residence, clue, closed_clue, patrol, drill }
 }
 
 pub fn client() -> reqwest::Client {

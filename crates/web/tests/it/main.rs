@@ -5,6 +5,7 @@ mod access;
 mod accommodation;
 mod auth;
 mod browser;
+mod clues;
 mod export;
 mod harness;
 mod import;
