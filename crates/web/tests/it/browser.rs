@@ -201,3 +201,96 @@ async fn import_scenario(d: &WebDriver, app: &crate::harness::App, ledger: &std:
     assert!(size > 1000, "a real workbook: {got}");
     Ok(())
 }
+
+/// Signs in an account with a second factor: the code comes from the test's clock.
+async fn login_with_code(d: &WebDriver, app: &crate::harness::App, user: &str) -> WebDriverResult<()> {
+    d.goto(format!("{}/login", app.url)).await?;
+    d.find(By::Id("login")).await?.send_keys(user).await?;
+    d.find(By::Id("password")).await?.send_keys(PASSWORD).await?;
+    d.find(By::Id("login-submit")).await?.click().await?;
+    let field = wait(d, By::Id("code")).await?;
+    app.clock.advance(chrono::Duration::seconds(30));
+    let secret = app.accounts.get(user).and_then(|a| a.totp_secret.clone()).expect("a second factor");
+    field.send_keys(wardbook_web::auth::totp_code(&secret, app.unix_secs())).await?;
+    d.find(By::Css("form button[type='submit']")).await?.click().await?;
+    wait(d, By::Css("form[action='/logout']")).await?;
+    Ok(())
+}
+
+async fn logout(d: &WebDriver) -> WebDriverResult<()> {
+    d.find(By::Css("form[action='/logout'] button")).await?.click().await?;
+    wait(d, By::Id("login")).await?;
+    Ok(())
+}
+
+/// Opens the first clue in the inbox whose summary contains `text` and takes its main step.
+async fn advance_from_inbox(d: &WebDriver, base: &str, text: &str, note: &str, outcome: Option<&str>) -> WebDriverResult<()> {
+    d.goto(format!("{base}/inbox")).await?;
+    wait(d, By::PartialLinkText(text)).await?.click().await?;
+    wait(d, By::Id("step-advance")).await?;
+    d.find(By::Css("#step-advance textarea[name='note']")).await?.send_keys(note).await?;
+    if let Some(o) = outcome {
+        d.find(By::Css(&format!("#step-advance input[value='{o}']"))).await?.click().await?;
+    }
+    d.find(By::Id("submit-advance")).await?.click().await?;
+    wait(d, By::Id("clue-heading")).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_resident_tip_goes_from_grid_worker_to_community_to_police_and_shows_closed() -> WebDriverResult<()> {
+    let Some((_driver, port, chromium)) = start_driver().await else {
+        return Ok(());
+    };
+    let app = spawn_app().await;
+    let profile = std::env::temp_dir().join(format!("wb-chromium-{}", rand_suffix()));
+    let d = browser(port, &chromium, &profile).await?;
+    let result = tip_scenario(&d, &app).await;
+    let _ = d.quit().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    result
+}
+
+async fn tip_scenario(d: &WebDriver, app: &crate::harness::App) -> WebDriverResult<()> {
+    let base = &app.url;
+    // A resident, not signed in, reports anonymously.
+    d.goto(format!("{base}/tip")).await?;
+    wait(d, By::Css(&format!("#f-community option[value='{}']", crate::harness::COMMUNITY))).await?.click().await?;
+    fill(d, "what", "502室最近住进十几个人，证件被房东收走").await?;
+    fill(d, "address", "光华路9号2号楼502").await?;
+    d.find(By::Id("f-anonymous")).await?.click().await?;
+    d.find(By::Id("form-submit")).await?.click().await?;
+    let code = wait(d, By::Css("dl.facts dd")).await?.text().await?;
+    assert!(code.starts_with("110105-"), "{code}");
+
+    // The grid worker does the initial check.
+    login(d, base, "grid1").await?;
+    let count = d.find(By::Id("inbox-count")).await?.text().await?;
+    assert!(count.ends_with('2'), "the tip and the fixture's clue wait: {count}");
+    advance_from_inbox(d, base, "证件被房东收走", "与物业入户，见 11 人，3 人无证件", None).await?;
+    logout(d).await?;
+
+    // The community task force rechecks and hands it to police.
+    login(d, base, "community.task.force").await?;
+    advance_from_inbox(d, base, "证件被房东收走", "与社区民警复核属实", None).await?;
+    logout(d).await?;
+
+    // Police dispose of it: a possible victim of exploitation, referred to legal aid.
+    login_with_code(d, app, "community.police").await?;
+    advance_from_inbox(d, base, "证件被房东收走", "证件已追回，人员转介", Some("refer_legal_aid")).await?;
+    let facts = d.find(By::Id("clue-facts")).await?.text().await?;
+    assert!(facts.contains("已办结") && facts.contains("转介法律援助"), "{facts}");
+    d.find(By::LinkText("处置报告")).await?.click().await?;
+    wait(d, By::Id("f-lessons")).await?.send_keys("加强对出租屋证件保管的巡查").await?;
+    d.find(By::Id("form-submit")).await?.click().await?;
+    wait(d, By::Id("clue-heading")).await?;
+    logout(d).await?;
+
+    // The resident's receipt now says closed.
+    d.goto(format!("{base}/tip/status")).await?;
+    wait(d, By::Id("f-code")).await?.send_keys(&code).await?;
+    d.find(By::Id("form-submit")).await?.click().await?;
+    let status = wait(d, By::Css("p.notice")).await?.text().await?;
+    assert!(status.contains("已办结"), "{status}");
+    Ok(())
+}
