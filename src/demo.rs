@@ -60,6 +60,7 @@ pub async fn seed_with(store: &Store, clock: &dyn Clock, cfg: &Config) -> Result
         data.batch.units.len(),
         data.batch.people.len()
     );
+    seed_clues(store, &data, now).await?;
     println!("{:<12} {:<22} {:<16} {:<24} TOTP key", "login", "role", "org", "password");
     for (login, name, role, org) in accounts_to_make {
         let password = format!("Demo-{}", wardbook_web::auth::random_token().get(..10).unwrap_or("0123456789"));
@@ -69,5 +70,32 @@ pub async fn seed_with(store: &Store, clock: &dyn Clock, cfg: &Config) -> Result
         };
         println!("{:<12} {:<22} {:<16} {:<24} {}", login, role.code(), org, password, creds.totp_secret.unwrap_or_default());
     }
+    Ok(())
+}
+
+/// A few clues received over the last three hours, so that the inbox, the escalations (the
+/// oldest are already overdue when the server starts) and the figures show something.
+async fn seed_clues(store: &Store, data: &wardbook_gen::Dataset, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    use wardbook_domain::clue::{Source, Warning};
+    use wardbook_store::clues::{Actor, NewClue};
+    let window = chrono::Duration::hours(3);
+    let clues: Vec<(NewClue, i64)> = wardbook_gen::clues(data, 30, 2023)
+        .into_iter()
+        .map(|c| {
+            let received = now - window + chrono::Duration::milliseconds((c.at * window.num_milliseconds() as f64) as i64);
+            let clue = NewClue {
+                org: c.grid,
+                source: Source::Tip,
+                tip_id: None,
+                unit_id: None,
+                person_id: None,
+                summary: c.summary,
+                warning: Warning::parse(c.warning).unwrap_or(Warning::Yellow),
+                drill_id: None,
+            };
+            (clue, received.timestamp_millis())
+        })
+        .collect();
+    store.clues_create_many(&clues, &Actor::system()).await?;
     Ok(())
 }

@@ -57,6 +57,18 @@ enum Command {
         /// First start only: the 6-digit district (区) code this deployment serves.
         #[arg(long, env = "WARDBOOK_DISTRICT")]
         district: Option<String>,
+        /// Where clues handed to police are posted (a dispatch system's http:// URL).
+        #[arg(long, env = "WARDBOOK_WEBHOOK_URL")]
+        webhook_url: Option<String>,
+        /// The webhook's shared HMAC-SHA256 secret (required with --webhook-url).
+        #[arg(long, env = "WARDBOOK_WEBHOOK_SECRET", hide_env_values = true)]
+        webhook_secret: Option<String>,
+        /// A font file with Chinese glyphs for PDF reports (default: fonts-noto-cjk's).
+        #[arg(long, env = "WARDBOOK_PDF_FONT")]
+        pdf_font: Option<std::path::PathBuf>,
+        /// Tips the public form takes from one address per day.
+        #[arg(long, env = "WARDBOOK_TIPS_PER_ADDRESS_PER_DAY", default_value_t = 5)]
+        tips_per_address_per_day: u32,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -256,7 +268,22 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let algorithm = cipher(&cli.cipher)?;
     let (key, key_file) = (cli.master_key.clone(), cli.master_key_file.clone());
     match cli.command {
-        Command::Serve { listen, demo, secure_cookies, admin_login, admin_password, district } => {
+        Command::Serve {
+            listen,
+            demo,
+            secure_cookies,
+            admin_login,
+            admin_password,
+            district,
+            webhook_url,
+            webhook_secret,
+            pdf_font,
+            tips_per_address_per_day,
+        } => {
+            let webhook_secret = match (&webhook_url, webhook_secret) {
+                (Some(_), None) => anyhow::bail!("--webhook-url needs --webhook-secret (or WARDBOOK_WEBHOOK_SECRET) to sign what it sends"),
+                (_, s) => s.unwrap_or_default(),
+            };
             let url = if demo && cli.database_url == "wardbook.db" { "wardbook-demo.db".to_string() } else { cli.database_url };
             if demo && !url.contains("://") {
                 for suffix in ["", "-wal", "-shm"] {
@@ -272,7 +299,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 first_admin(&store, &clock, admin_login, admin_password, district).await?;
             }
             let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-            let config = WebConfig { secure_cookies, ..WebConfig::default() };
+            let config =
+                WebConfig { secure_cookies, webhook_url, webhook_secret, pdf_font, tips_per_address_per_day, ..WebConfig::default() };
             let state = AppState::new(store.clone(), Arc::new(SystemClock), config);
             // Pick up data keys that a `keys rotate` run elsewhere adds.
             let refresher = store.clone();

@@ -60,6 +60,9 @@ pub enum Permission {
     ReporterIdentity,
     /// Run a drill with simulated clues.
     DrillRun,
+    /// See people routed to protection as possible victims of trafficking or exploitation:
+    /// police roles only; everyone else finds no such person.
+    ProtectedPersonRead,
 }
 
 use Permission::*;
@@ -108,11 +111,25 @@ const MATRIX: &[(Role, &[Permission])] = &[
             ClueWork,
             ClueExport,
             ReporterIdentity,
+            ProtectedPersonRead,
         ],
     ),
     (
         Role::ImmigrationOfficer,
-        &[OrgView, HousingRead, PersonRead, RegistryWrite, PersonUnmask, PersonExport, RegistryImport, ClueRead, ClueWork, ClueExport, ReporterIdentity],
+        &[
+            OrgView,
+            HousingRead,
+            PersonRead,
+            RegistryWrite,
+            PersonUnmask,
+            PersonExport,
+            RegistryImport,
+            ClueRead,
+            ClueWork,
+            ClueExport,
+            ReporterIdentity,
+            ProtectedPersonRead,
+        ],
     ),
     (Role::Volunteer, &[OrgView]),
 ];
@@ -189,6 +206,8 @@ mod tests {
     fn only_police_roles_see_who_reported() {
         let readers: Vec<Role> = Role::ALL.into_iter().filter(|r| r.can(ReporterIdentity)).collect();
         assert_eq!(readers, vec![Role::CommunityPolice, Role::ImmigrationOfficer]);
+        let protectors: Vec<Role> = Role::ALL.into_iter().filter(|r| r.can(ProtectedPersonRead)).collect();
+        assert_eq!(protectors, readers);
         for admin in [Role::SystemAdmin, Role::SecurityAdmin, Role::AuditAdmin] {
             assert!(!admin.can(ClueRead) && !admin.can(PatrolBoard));
         }

@@ -181,11 +181,22 @@ pub struct StepInput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// The current stage is done; the clue moves to the next one. At disposal, the outcomes.
-    Advance { note: String, outcomes: Vec<Outcome> },
-    Dismiss { reason: DismissReason, note: String },
-    ChangeWarning { to: Warning, reason: String },
+    Advance {
+        note: String,
+        outcomes: Vec<Outcome>,
+    },
+    Dismiss {
+        reason: DismissReason,
+        note: String,
+    },
+    ChangeWarning {
+        to: Warning,
+        reason: String,
+    },
     /// The red warning was reported to the subdistrict.
-    ReportRed { note: String },
+    ReportRed {
+        note: String,
+    },
 }
 
 /// A clue as the workflow needs to see it.
@@ -319,7 +330,13 @@ pub fn apply(clue: ClueState, role: Role, step: Step, now: DateTime<Utc>) -> Res
                 return Err(StepError::Invalid(e));
             }
             let red_report_due = (to == Warning::Red && !clue.red_reported).then(|| now + RED_REPORT_WINDOW);
-            Ok(Transition { warning: to, event: "warning_changed", note: format!("{} → {}: {reason}", clue.warning.code(), to.code()), red_report_due, ..base })
+            Ok(Transition {
+                warning: to,
+                event: "warning_changed",
+                note: format!("{} → {}: {reason}", clue.warning.code(), to.code()),
+                red_report_due,
+                ..base
+            })
         }
         Step::ReportRed { note } => {
             if !may_set_warning(role) {
@@ -439,7 +456,10 @@ mod tests {
         assert_eq!(apply(clue(Stage::Recheck), Role::GridWorker, advance("x1"), now), Err(StepError::NotYours));
         assert_eq!(apply(clue(Stage::Disposal), Role::CommunityTaskForce, advance("x1"), now), Err(StepError::NotYours));
         assert_eq!(apply(clue(Stage::Closed), Role::CommunityPolice, advance("x1"), now), Err(StepError::Finished));
-        assert_eq!(apply(clue(Stage::Recheck), Role::CommunityTaskForce, advance("与民警复核"), now).expect("recheck").stage, Stage::Disposal);
+        assert_eq!(
+            apply(clue(Stage::Recheck), Role::CommunityTaskForce, advance("与民警复核"), now).expect("recheck").stage,
+            Stage::Disposal
+        );
     }
 
     #[test]
@@ -455,14 +475,19 @@ mod tests {
 
     #[test]
     fn dismissal_needs_a_reason_at_any_stage() {
-        let input = StepInput { action: "dismiss".into(), reason: "malicious".into(), note: "多次恶意举报".into(), ..Default::default() };
+        let input =
+            StepInput { action: "dismiss".into(), reason: "malicious".into(), note: "多次恶意举报".into(), ..Default::default() };
         let step = input.validate().expect("valid");
-        for (stage, role) in [(Stage::InitialCheck, Role::GridWorker), (Stage::Recheck, Role::CommunityTaskForce), (Stage::Disposal, Role::CommunityPolice)] {
+        for (stage, role) in
+            [(Stage::InitialCheck, Role::GridWorker), (Stage::Recheck, Role::CommunityTaskForce), (Stage::Disposal, Role::CommunityPolice)]
+        {
             let t = apply(clue(stage), role, step.clone(), t0()).expect("dismiss");
             assert_eq!((t.stage, t.due), (Stage::Dismissed, None));
             assert!(t.note.starts_with("malicious"));
         }
-        let bad = StepInput { action: "dismiss".into(), reason: "".into(), note: "".into(), ..Default::default() }.validate().expect_err("no reason");
+        let bad = StepInput { action: "dismiss".into(), reason: "".into(), note: "".into(), ..Default::default() }
+            .validate()
+            .expect_err("no reason");
         assert_eq!((bad.for_field("reason"), bad.for_field("note")), (Some("err.choice"), Some("err.required")));
     }
 

@@ -117,6 +117,96 @@ pub fn check_photo(bytes: &[u8]) -> Result<&'static str, &'static str> {
     photo_type(bytes).ok_or("err.photo_type")
 }
 
+/// The photo without its metadata: EXIF (with any GPS position), XMP, comments and text chunks
+/// are dropped, the picture is kept byte for byte. `None` when the file is not well formed.
+pub fn strip_metadata(bytes: &[u8]) -> Option<Vec<u8>> {
+    match photo_type(bytes)? {
+        "image/jpeg" => strip_jpeg(bytes),
+        "image/png" => strip_png(bytes),
+        _ => strip_webp(bytes),
+    }
+}
+
+fn strip_jpeg(b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(b.len());
+    out.extend_from_slice(&b[..2]);
+    let mut i = 2;
+    loop {
+        if *b.get(i)? != 0xFF {
+            return None;
+        }
+        let marker = *b.get(i + 1)?;
+        if marker == 0xFF {
+            i += 1;
+            continue;
+        }
+        if marker == 0xDA {
+            // Start of scan: the compressed picture follows; nothing after it is metadata.
+            out.extend_from_slice(&b[i..]);
+            return Some(out);
+        }
+        if (0xD0..=0xD7).contains(&marker) || marker == 0x01 {
+            out.extend_from_slice(&b[i..i + 2]);
+            i += 2;
+            continue;
+        }
+        let len = u16::from_be_bytes([*b.get(i + 2)?, *b.get(i + 3)?]) as usize;
+        let end = i + 2 + len;
+        if len < 2 || end > b.len() {
+            return None;
+        }
+        // APP0 (JFIF) and APP2 (colour profile) stay; APP1 (EXIF, XMP), APP3–15 and comments go.
+        let metadata = marker == 0xE1 || (0xE3..=0xEF).contains(&marker) || marker == 0xFE;
+        if !metadata {
+            out.extend_from_slice(&b[i..end]);
+        }
+        i = end;
+    }
+}
+
+fn strip_png(b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = b[..8].to_vec();
+    let mut i = 8;
+    while i < b.len() {
+        let len = u32::from_be_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize;
+        let end = i.checked_add(12)?.checked_add(len)?;
+        let kind = b.get(i + 4..i + 8)?;
+        if end > b.len() {
+            return None;
+        }
+        if !matches!(kind, b"eXIf" | b"tEXt" | b"zTXt" | b"iTXt" | b"tIME") {
+            out.extend_from_slice(&b[i..end]);
+        }
+        i = end;
+    }
+    Some(out)
+}
+
+fn strip_webp(b: &[u8]) -> Option<Vec<u8>> {
+    let mut body = b"WEBP".to_vec();
+    let mut i = 12;
+    while i < b.len() {
+        let size = u32::from_le_bytes(b.get(i + 4..i + 8)?.try_into().ok()?) as usize;
+        let end = i.checked_add(8)?.checked_add(size + size % 2)?.min(b.len());
+        let kind = b.get(i..i + 4)?;
+        if kind == b"VP8X" {
+            let mut chunk = b.get(i..end)?.to_vec();
+            // Clear the "has EXIF" and "has XMP" flags of the extended header.
+            if let Some(flags) = chunk.get_mut(8) {
+                *flags &= !0x0C;
+            }
+            body.extend_from_slice(&chunk);
+        } else if kind != b"EXIF" && kind != b"XMP " {
+            body.extend_from_slice(b.get(i..end)?);
+        }
+        i = end;
+    }
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&u32::try_from(body.len()).ok()?.to_le_bytes());
+    out.extend_from_slice(&body);
+    Some(out)
+}
+
 /// An extreme-weather alert over an area, raising the patrols it requires.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AlertInput {
@@ -195,8 +285,51 @@ mod tests {
     }
 
     #[test]
+    fn metadata_with_a_position_is_stripped_and_the_picture_kept() {
+        let exif = b"Exif\0\0GPSLatitude 39.9042 N";
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, b'J', b'F'];
+        jpeg.extend_from_slice(&[0xFF, 0xE1]);
+        jpeg.extend_from_slice(&((exif.len() + 2) as u16).to_be_bytes());
+        jpeg.extend_from_slice(exif);
+        jpeg.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x02, 1, 2, 3, 0xFF, 0xD9]);
+        let clean = strip_metadata(&jpeg).expect("well formed");
+        assert!(!clean.windows(4).any(|w| w == b"Exif") && !clean.windows(3).any(|w| w == b"GPS"));
+        assert!(clean.starts_with(&[0xFF, 0xD8, 0xFF, 0xE0]) && clean.ends_with(&[0xFF, 0xDA, 0x00, 0x02, 1, 2, 3, 0xFF, 0xD9]));
+
+        let chunk = |kind: &[u8], data: &[u8]| {
+            let mut c = (data.len() as u32).to_be_bytes().to_vec();
+            c.extend_from_slice(kind);
+            c.extend_from_slice(data);
+            c.extend_from_slice(&[0, 0, 0, 0]);
+            c
+        };
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(chunk(b"IHDR", &[0; 13]));
+        png.extend(chunk(b"eXIf", b"GPS 31.23 N"));
+        png.extend(chunk(b"IDAT", &[7; 5]));
+        png.extend(chunk(b"IEND", &[]));
+        let clean = strip_metadata(&png).expect("well formed");
+        assert!(!clean.windows(4).any(|w| w == b"eXIf") && clean.windows(4).any(|w| w == b"IDAT"));
+        assert_eq!(clean.len(), png.len() - chunk(b"eXIf", b"GPS 31.23 N").len());
+
+        let mut webp = b"RIFF\0\0\0\0WEBP".to_vec();
+        webp.extend_from_slice(b"VP8X\x0a\0\0\0\x08\0\0\0\0\0\0\0\0\0");
+        webp.extend_from_slice(b"EXIF\x04\0\0\0GPS!");
+        let clean = strip_metadata(&webp).expect("well formed");
+        assert!(!clean.windows(4).any(|w| w == b"EXIF") && clean[20] & 0x08 == 0);
+        assert_eq!(u32::from_le_bytes(clean[4..8].try_into().expect("4")) as usize, clean.len() - 8);
+
+        assert_eq!(strip_metadata(&[0xFF, 0xD8, 0xFF, 0xE1, 0xFF, 0xFF]), None, "a segment longer than the file");
+    }
+
+    #[test]
     fn an_alert_ends_after_it_starts() {
-        let ok = AlertInput { org_code: "110105001".into(), starts_at: "2026-12-04T08:00".into(), ends_at: "2026-12-05T08:00".into(), note: "暴雪橙色预警".into() };
+        let ok = AlertInput {
+            org_code: "110105001".into(),
+            starts_at: "2026-12-04T08:00".into(),
+            ends_at: "2026-12-05T08:00".into(),
+            note: "暴雪橙色预警".into(),
+        };
         assert_eq!(ok.validate().expect("alert").ends_at - ok.validate().expect("alert").starts_at, Duration::days(1));
         let bad = AlertInput { ends_at: "2026-12-04T07:00".into(), ..ok };
         assert_eq!(bad.validate().expect_err("order").for_field("ends_at"), Some("err.end_before_start"));

@@ -57,8 +57,8 @@ CREATE TABLE patrol_photos (
 );
 CREATE INDEX patrol_photos_visit ON patrol_photos (district_code, visit_id);
 
--- A tip keeps its reporter's contact sealed, and nothing at all when anonymous: no source
--- address, no account. The receipt code is shown once; only its SM3 digest is kept.
+-- A tip keeps nothing of an anonymous reporter: no source address, no account. The receipt
+-- code is shown once; only its SM3 digest is kept.
 CREATE TABLE tips (
     district_code TEXT NOT NULL,
     id BIGINT NOT NULL,
@@ -68,12 +68,21 @@ CREATE TABLE tips (
     what TEXT NOT NULL,
     address TEXT NOT NULL,
     happened_at BIGINT,
-    contact_ct TEXT,
     entered_by BIGINT,
     created_at BIGINT NOT NULL,
     PRIMARY KEY (district_code, id)
 );
 CREATE UNIQUE INDEX tips_receipt ON tips (district_code, receipt_hash);
+
+-- A named reporter's contact, stored apart from the tip and sealed; `id` is the tip's id.
+-- Shown to police roles only, never exported.
+CREATE TABLE tip_reporters (
+    district_code TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    contact_ct TEXT NOT NULL,
+    PRIMARY KEY (district_code, id),
+    FOREIGN KEY (district_code, id) REFERENCES tips (district_code, id)
+);
 
 CREATE TABLE drills (
     district_code TEXT NOT NULL,

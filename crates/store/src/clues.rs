@@ -71,7 +71,12 @@ pub struct ClueRow {
 
 impl ClueRow {
     pub fn state(&self) -> ClueState {
-        ClueState { stage: self.stage, warning: self.warning, received: time(self.received_at), red_reported: self.red_reported_at.is_some() }
+        ClueState {
+            stage: self.stage,
+            warning: self.warning,
+            received: time(self.received_at),
+            red_reported: self.red_reported_at.is_some(),
+        }
     }
     /// Not yet routed to a grid: it sits with the community.
     pub fn unrouted(&self) -> bool {
@@ -158,16 +163,10 @@ fn escalation_target(stage: Stage, grid: &str) -> Option<(Role, String)> {
     Some((role, org.to_string()))
 }
 
-async fn insert_event(
-    tx: &mut sqlx::AnyConnection,
-    district: &str,
-    clue: i64,
-    at: i64,
-    actor: &Actor,
-    kind: &str,
-    stage: Stage,
-    note: &str,
-) -> Result<()> {
+/// What one timeline event says: its kind, the stage it leaves the clue in, the note.
+struct Said<'a>(&'a str, Stage, &'a str);
+
+async fn insert_event(tx: &mut sqlx::AnyConnection, district: &str, clue: i64, at: i64, actor: &Actor, Said(kind, stage, note): Said<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO clue_events (district_code, id, clue_id, at, account_id, actor, kind, stage, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
@@ -209,8 +208,8 @@ impl Store {
         let tip_id = new_id();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO tips (district_code, id, receipt_hash, community_code, channel, what, address, happened_at, contact_ct, entered_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO tips (district_code, id, receipt_hash, community_code, channel, what, address, happened_at, entered_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&district)
         .bind(tip_id)
@@ -220,11 +219,18 @@ impl Store {
         .bind(&tip.what)
         .bind(&tip.address)
         .bind(tip.happened_at.map(|t| t.timestamp_millis()))
-        .bind(tip.contact.as_deref().map(|c| v.seal("tips", "contact", tip_id, c)))
         .bind(entered_by)
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        if let Some(contact) = &tip.contact {
+            sqlx::query("INSERT INTO tip_reporters (district_code, id, contact_ct) VALUES ($1, $2, $3)")
+                .bind(&district)
+                .bind(tip_id)
+                .bind(v.seal("tip_reporters", "contact", tip_id, contact))
+                .execute(&mut *tx)
+                .await?;
+        }
         let summary: String = tip.what.chars().take(120).collect();
         let clue = NewClue {
             org: grid.clone(),
@@ -237,7 +243,7 @@ impl Store {
             drill_id: None,
         };
         let actor = Actor { account_id: entered_by, label: if entered_by.is_some() { "staff".into() } else { "reporter".into() } };
-        let clue_id = insert_clue(&mut *tx, &clue, &actor, now).await?;
+        let clue_id = insert_clue(&mut tx, &clue, &actor, now).await?;
         tx.commit().await?;
         Ok((tip_id, clue_id))
     }
@@ -256,7 +262,14 @@ impl Store {
     }
 
     pub async fn tip_get(&self, district: &str, id: i64) -> Result<TipRow> {
-        let r = sqlx::query("SELECT * FROM tips WHERE district_code = $1 AND id = $2").bind(district).bind(id).fetch_one(&self.pool).await?;
+        let r = sqlx::query(
+            "SELECT t.*, r.contact_ct FROM tips t LEFT JOIN tip_reporters r ON r.district_code = t.district_code AND r.id = t.id \
+             WHERE t.district_code = $1 AND t.id = $2",
+        )
+        .bind(district)
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
         let channel: String = r.try_get("channel")?;
         let contact_ct: Option<String> = r.try_get("contact_ct")?;
         Ok(TipRow {
@@ -267,7 +280,7 @@ impl Store {
             address: r.try_get("address")?,
             happened_at: r.try_get("happened_at")?,
             contact: match contact_ct {
-                Some(ct) => Some(self.open_sealed("tips", "contact", id, &ct).await?),
+                Some(ct) => Some(self.open_sealed("tip_reporters", "contact", id, &ct).await?),
                 None => None,
             },
             created_at: r.try_get("created_at")?,
@@ -277,9 +290,21 @@ impl Store {
     /// Makes a clue (and its first deadline) outside a tip: patrol findings, flags, drills.
     pub async fn clue_create(&self, clue: &NewClue, actor: &Actor, now: i64) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
-        let id = insert_clue(&mut *tx, clue, actor, now).await?;
+        let id = insert_clue(&mut tx, clue, actor, now).await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    /// Makes many clues, each with its own receipt time, in one transaction: drills and the
+    /// benchmark's surge.
+    pub async fn clues_create_many(&self, clues: &[(NewClue, i64)], actor: &Actor) -> Result<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(clues.len());
+        for (c, received) in clues {
+            ids.push(insert_clue(&mut tx, c, actor, *received).await?);
+        }
+        tx.commit().await?;
+        Ok(ids)
     }
 
     /// A clue inside `scope`, or not found.
@@ -298,11 +323,12 @@ impl Store {
     }
 
     pub async fn clue_events(&self, district: &str, id: i64) -> Result<Vec<ClueEvent>> {
-        let rows = sqlx::query("SELECT at, actor, kind, stage, note FROM clue_events WHERE district_code = $1 AND clue_id = $2 ORDER BY at, id")
-            .bind(district)
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT at, actor, kind, stage, note FROM clue_events WHERE district_code = $1 AND clue_id = $2 ORDER BY at, id")
+                .bind(district)
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 Ok(ClueEvent {
@@ -332,20 +358,22 @@ impl Store {
             return Err(bad("not routable there"));
         }
         let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("UPDATE clues SET grid_code = $1, grid_key = $2, updated_at = $3 WHERE district_code = $4 AND id = $5 AND grid_code = $6")
-            .bind(grid.as_str())
-            .bind(OrgCode::grid_key(grid.as_str()))
-            .bind(now)
-            .bind(scope.district())
-            .bind(id)
-            .bind(&clue.grid_code)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let n = sqlx::query(
+            "UPDATE clues SET grid_code = $1, grid_key = $2, updated_at = $3 WHERE district_code = $4 AND id = $5 AND grid_code = $6",
+        )
+        .bind(grid.as_str())
+        .bind(OrgCode::grid_key(grid.as_str()))
+        .bind(now)
+        .bind(scope.district())
+        .bind(id)
+        .bind(&clue.grid_code)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if n == 0 {
             return Err(bad("changed meanwhile"));
         }
-        insert_event(&mut *tx, scope.district(), id, now, actor, "routed", clue.stage, grid.as_str()).await?;
+        insert_event(&mut tx, scope.district(), id, now, actor, Said("routed", clue.stage, grid.as_str())).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -353,7 +381,15 @@ impl Store {
     /// Writes a step the domain allowed (`clue::apply`), guarded against a concurrent step: the
     /// clue must still be where the step saw it. `payload` goes to the outbox when the clue is
     /// handed to police.
-    pub async fn clue_step(&self, scope: &OrgCode, before: &ClueRow, t: &Transition, actor: &Actor, payload: Option<String>, now: i64) -> Result<()> {
+    pub async fn clue_step(
+        &self,
+        scope: &OrgCode,
+        before: &ClueRow,
+        t: &Transition,
+        actor: &Actor,
+        payload: Option<String>,
+        now: i64,
+    ) -> Result<()> {
         let district = scope.district();
         let mut tx = self.pool.begin().await?;
         let stage_changed = t.stage != before.stage;
@@ -381,7 +417,7 @@ impl Store {
         if n == 0 {
             return Err(bad("the clue changed meanwhile"));
         }
-        insert_event(&mut *tx, district, before.id, now, actor, t.event, t.stage, &t.note).await?;
+        insert_event(&mut tx, district, before.id, now, actor, Said(t.event, t.stage, &t.note)).await?;
         if stage_changed {
             sqlx::query(
                 "UPDATE clue_deadlines SET state = 'met', fired_at = $1 WHERE district_code = $2 AND clue_id = $3 AND kind = 'stage' AND state = 'pending'",
@@ -398,7 +434,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             if let Some(due) = t.due {
-                insert_deadline(&mut *tx, district, before.id, "stage", t.stage, due.timestamp_millis()).await?;
+                insert_deadline(&mut tx, district, before.id, "stage", t.stage, due.timestamp_millis()).await?;
             }
         }
         if !t.stage.is_open() {
@@ -409,7 +445,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         } else if let Some(due) = t.red_report_due {
-            insert_deadline(&mut *tx, district, before.id, "red_report", t.stage, due.timestamp_millis()).await?;
+            insert_deadline(&mut tx, district, before.id, "red_report", t.stage, due.timestamp_millis()).await?;
         }
         if t.red_reported {
             sqlx::query(
@@ -501,13 +537,15 @@ impl Store {
             let stage = Stage::parse(&r.try_get::<String, _>("stage")?).ok_or_else(|| bad("bad stage"))?;
             let due: i64 = r.try_get("due_at")?;
             let grid: String = r.try_get("grid_code")?;
-            let n = sqlx::query("UPDATE clue_deadlines SET state = 'escalated', fired_at = $1 WHERE district_code = $2 AND id = $3 AND state = 'pending'")
-                .bind(now)
-                .bind(&district)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let n = sqlx::query(
+                "UPDATE clue_deadlines SET state = 'escalated', fired_at = $1 WHERE district_code = $2 AND id = $3 AND state = 'pending'",
+            )
+            .bind(now)
+            .bind(&district)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             if n == 0 {
                 continue;
             }
@@ -535,7 +573,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let event = if kind == "red_report" { "red_report_overdue" } else { "escalated" };
-            insert_event(&mut *tx, &district, clue, now, &Actor::system(), event, stage, &format!("{} @ {org}", role.code())).await?;
+            insert_event(&mut tx, &district, clue, now, &Actor::system(), Said(event, stage, &format!("{} @ {org}", role.code()))).await?;
             fired.push((clue, now - due));
         }
         tx.commit().await?;
@@ -589,12 +627,14 @@ impl Store {
     }
 
     pub async fn notifications_open_count(&self, scope: &OrgCode, role: Role) -> Result<i64> {
-        let r = sqlx::query("SELECT COUNT(*) AS n FROM notifications WHERE district_code = $1 AND role = $2 AND cleared_at IS NULL AND org_code LIKE $3")
-            .bind(scope.district())
-            .bind(role.code())
-            .bind(format!("{scope}%"))
-            .fetch_one(&self.pool)
-            .await?;
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS n FROM notifications WHERE district_code = $1 AND role = $2 AND cleared_at IS NULL AND org_code LIKE $3",
+        )
+        .bind(scope.district())
+        .bind(role.code())
+        .bind(format!("{scope}%"))
+        .fetch_one(&self.pool)
+        .await?;
         Ok(r.try_get("n")?)
     }
 
@@ -676,7 +716,8 @@ impl Store {
 
     /// People routed to protection in a district: shown to police roles only.
     pub async fn protected_people(&self, district: &str) -> Result<std::collections::HashSet<i64>> {
-        let rows = sqlx::query("SELECT person_id FROM protected_people WHERE district_code = $1").bind(district).fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT person_id FROM protected_people WHERE district_code = $1").bind(district).fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok(r.try_get("person_id")?)).collect()
     }
 
@@ -706,11 +747,13 @@ impl Store {
     }
 
     pub async fn drills_list(&self, scope: &OrgCode) -> Result<Vec<(i64, String, String, i64)>> {
-        let rows = sqlx::query("SELECT id, name, org_code, started_at FROM drills WHERE district_code = $1 AND org_code LIKE $2 ORDER BY started_at DESC")
-            .bind(scope.district())
-            .bind(format!("{scope}%"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, org_code, started_at FROM drills WHERE district_code = $1 AND org_code LIKE $2 ORDER BY started_at DESC",
+        )
+        .bind(scope.district())
+        .bind(format!("{scope}%"))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("name")?, r.try_get("org_code")?, r.try_get("started_at")?))).collect()
     }
 
@@ -738,7 +781,8 @@ impl Store {
     }
 
     pub async fn outbox_next(&self) -> Result<Option<i64>> {
-        let r = sqlx::query("SELECT MIN(next_attempt_at) AS due FROM webhook_outbox WHERE delivered_at IS NULL").fetch_one(&self.pool).await?;
+        let r =
+            sqlx::query("SELECT MIN(next_attempt_at) AS due FROM webhook_outbox WHERE delivered_at IS NULL").fetch_one(&self.pool).await?;
         Ok(r.try_get("due")?)
     }
 
@@ -817,7 +861,7 @@ async fn insert_clue(tx: &mut sqlx::AnyConnection, c: &NewClue, actor: &Actor, n
     .bind(actor.account_id)
     .execute(&mut *tx)
     .await?;
-    insert_event(tx, district, id, now, actor, "created", stage, c.source.code()).await?;
+    insert_event(tx, district, id, now, actor, Said("created", stage, c.source.code())).await?;
     insert_deadline(tx, district, id, "stage", stage, due).await?;
     if let Some(red) = red_due {
         insert_deadline(tx, district, id, "red_report", stage, red).await?;

@@ -75,7 +75,15 @@ impl Store {
 
     /// Records a visit with its photos (already checked: type and size) on an open patrol of
     /// `account`. The unit must lie in the patrol's grid.
-    pub async fn patrol_visit(&self, scope: &OrgCode, patrol_id: i64, account: i64, v: &Visit, photos: &[(&str, Vec<u8>)], now: i64) -> Result<i64> {
+    pub async fn patrol_visit(
+        &self,
+        scope: &OrgCode,
+        patrol_id: i64,
+        account: i64,
+        v: &Visit,
+        photos: &[(&str, Vec<u8>)],
+        now: i64,
+    ) -> Result<i64> {
         let p = self.patrol_get(scope, patrol_id).await?;
         if p.account_id != account || p.ended_at.is_some() {
             return Err(StoreError::Conflict("not your open patrol"));
@@ -225,12 +233,13 @@ impl Store {
 
     /// Alerts of the district that overlap `[from, to)`.
     pub async fn alerts_overlapping(&self, district: &str, from: i64, to: i64) -> Result<Vec<AlertRow>> {
-        let rows = sqlx::query("SELECT * FROM weather_alerts WHERE district_code = $1 AND ends_at > $2 AND starts_at < $3 ORDER BY starts_at")
-            .bind(district)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT * FROM weather_alerts WHERE district_code = $1 AND ends_at > $2 AND starts_at < $3 ORDER BY starts_at")
+                .bind(district)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 Ok(AlertRow {

@@ -30,16 +30,22 @@ const GRID2: &str = "110105001024002";
 const COMMUNITY: &str = "110105001024";
 
 async fn orgs(store: &Store) {
-    for (c, n) in [("110105", "朝阳区"), ("110105001", "建外街道"), (COMMUNITY, "南郎家园社区"), (GRID1, "第1网格"), (GRID2, "第2网格")] {
+    for (c, n) in [("110105", "朝阳区"), ("110105001", "建外街道"), (COMMUNITY, "南郎家园社区"), (GRID1, "第1网格"), (GRID2, "第2网格")]
+    {
         store.org_upsert(&code(c), n).await.expect("org");
     }
 }
 
 async fn unit_and_person(store: &Store) -> (i64, i64) {
     let g = code(GRID1);
-    let a = AddressInput { grid_code: GRID1.into(), road: "光华路".into(), number: "9号".into(), building: "2号楼".into() }.validate().expect("a");
+    let a = AddressInput { grid_code: GRID1.into(), road: "光华路".into(), number: "9号".into(), building: "2号楼".into() }
+        .validate()
+        .expect("a");
     let address = store.address_create(&g, &a, ms(t0())).await.expect("address");
-    let u = HousingUnitInput { unit: "1单元".into(), floor: "3".into(), room: "302".into(), kind: "group_rental".into(), capacity: "4".into() }
+    let u =
+        HousingUnitInput {
+            unit: "1单元".into(), floor: "3".into(), room: "302".into(), kind: "group_rental".into(), capacity: "4".into()
+        }
         .validate()
         .expect("u");
     let unit = store.unit_create(&g, address, &u, ms(t0())).await.expect("unit");
@@ -76,7 +82,15 @@ fn staff(role: Role) -> Actor {
 }
 
 /// Applies a step through the domain rule and writes it, as the service does.
-async fn step(store: &Store, scope: &OrgCode, id: i64, role: Role, s: Step, at: DateTime<Utc>, payload: Option<String>) -> Result<(), StoreError> {
+async fn step(
+    store: &Store,
+    scope: &OrgCode,
+    id: i64,
+    role: Role,
+    s: Step,
+    at: DateTime<Utc>,
+    payload: Option<String>,
+) -> Result<(), StoreError> {
     let before = store.clue_get(scope, id).await?;
     let t = clue::apply(before.state(), role, s, at).expect("the workflow allows this step");
     store.clue_step(scope, &before, &t, &staff(role), payload, ms(at)).await
@@ -97,22 +111,45 @@ async fn a_clue_runs_its_whole_course() {
         assert!(matches!(s.tip_status("110105", "other").await, Err(StoreError::NotFound)));
         assert!(matches!(s.clue_get(&grid2, clue).await, Err(StoreError::NotFound)), "another grid does not see it");
         let c = s.clue_get(&grid1, clue).await.expect("clue");
-        assert_eq!((c.stage, c.warning, c.source, c.stage_due_at), (Stage::InitialCheck, Warning::Yellow, Source::Tip, Some(ms(t0() + Duration::hours(1)))));
+        assert_eq!(
+            (c.stage, c.warning, c.source, c.stage_due_at),
+            (Stage::InitialCheck, Warning::Yellow, Source::Tip, Some(ms(t0() + Duration::hours(1))))
+        );
         assert_eq!(s.clues_waiting(&grid1, Stage::InitialCheck, 10).await.expect("waiting").len(), 1);
         assert_eq!(s.clues_waiting_count(&community, Stage::InitialCheck).await.expect("count"), 1);
         assert_eq!(s.clues_waiting_count(&grid2, Stage::InitialCheck).await.expect("count"), 0);
 
-        step(s, &grid1, clue, Role::GridWorker, advance("与物业入户，见 9 人"), t0() + Duration::minutes(40), None).await.expect("initial check");
-        let stale = s.clue_get(&grid1, clue).await.expect("clue");
-        step(s, &community, clue, Role::CommunityTaskForce, advance("与民警复核属实"), t0() + Duration::hours(3), Some("{\"event\":\"x\"}".into()))
+        step(s, &grid1, clue, Role::GridWorker, advance("与物业入户，见 9 人"), t0() + Duration::minutes(40), None)
             .await
-            .expect("recheck");
+            .expect("initial check");
+        let stale = s.clue_get(&grid1, clue).await.expect("clue");
+        step(
+            s,
+            &community,
+            clue,
+            Role::CommunityTaskForce,
+            advance("与民警复核属实"),
+            t0() + Duration::hours(3),
+            Some("{\"event\":\"x\"}".into()),
+        )
+        .await
+        .expect("recheck");
         // A step taken on what the page showed before someone else moved the clue is refused.
         let t = clue::apply(stale.state(), Role::CommunityTaskForce, advance("迟到的复核"), t0() + Duration::hours(3)).expect("rule");
-        assert!(matches!(s.clue_step(&community, &stale, &t, &staff(Role::CommunityTaskForce), None, ms(t0())).await, Err(StoreError::Conflict(_))));
-        assert_eq!(s.outbox_due(ms(t0() + Duration::hours(3)), 10).await.expect("outbox").len(), 1, "handed to police: one dispatch message");
+        assert!(matches!(
+            s.clue_step(&community, &stale, &t, &staff(Role::CommunityTaskForce), None, ms(t0())).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(
+            s.outbox_due(ms(t0() + Duration::hours(3)), 10).await.expect("outbox").len(),
+            1,
+            "handed to police: one dispatch message"
+        );
 
-        let dispose = Step::Advance { note: "登记已更正，转介法律援助".into(), outcomes: vec![Outcome::RegistrationCorrected, Outcome::ReferLegalAid] };
+        let dispose = Step::Advance {
+            note: "登记已更正，转介法律援助".into(),
+            outcomes: vec![Outcome::RegistrationCorrected, Outcome::ReferLegalAid],
+        };
         step(s, &community, clue, Role::CommunityPolice, dispose, t0() + Duration::hours(20), None).await.expect("disposal");
         let done = s.clue_get(&grid1, clue).await.expect("clue");
         assert_eq!((done.stage, done.stage_due_at, done.closed_at), (Stage::Closed, None, Some(ms(t0() + Duration::hours(20)))));
@@ -126,8 +163,8 @@ async fn a_clue_runs_its_whole_course() {
         assert_eq!((f.clues, f.finished, f.solved, f.stages[0].on_time, f.stages[2].on_time), (1, 1, 1, 1, 1));
 
         // The reporter's contact is sealed in the table, opened only through the store.
-        let raw: Option<String> = sqlx::query_scalar("SELECT contact_ct FROM tips").fetch_one(s.pool()).await.expect("raw");
-        assert!(raw.as_deref().is_some_and(|r| !r.contains("13800001234") && !r.contains("张先生")));
+        let raw: String = sqlx::query_scalar("SELECT contact_ct FROM tip_reporters").fetch_one(s.pool()).await.expect("raw");
+        assert!(!raw.contains("13800001234") && !raw.contains("张先生"));
         let tip_id = done.tip_id.expect("tip id");
         assert_eq!(s.tip_get("110105", tip_id).await.expect("tip").contact.as_deref(), Some("张先生 13800001234"));
     }
@@ -141,9 +178,10 @@ async fn an_anonymous_tip_keeps_nothing_of_its_reporter() {
         let (tip_id, _) = s.tip_create(&tip(None), &code(COMMUNITY), "anon", None, ms(t0())).await.expect("tip");
         let t = s.tip_get("110105", tip_id).await.expect("tip");
         assert_eq!(t.contact, None);
-        let row: (Option<String>, Option<i64>) =
-            sqlx::query_as("SELECT contact_ct, entered_by FROM tips WHERE id = $1").bind(tip_id).fetch_one(s.pool()).await.expect("row");
-        assert_eq!(row, (None, None), "{}", db.backend);
+        let entered_by: Option<i64> =
+            sqlx::query_scalar("SELECT entered_by FROM tips WHERE id = $1").bind(tip_id).fetch_one(s.pool()).await.expect("row");
+        let reporters: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tip_reporters").fetch_one(s.pool()).await.expect("count");
+        assert_eq!((entered_by, reporters), (None, 0), "{}", db.backend);
     }
 }
 
@@ -271,12 +309,19 @@ async fn patrols_count_per_grid_and_photos_are_sealed() {
         s.patrol_end(&grid1, p, 7, ms(t0() + Duration::minutes(40))).await.expect("end");
         assert_eq!(s.patrols_done(&code(COMMUNITY), 0, i64::MAX).await.expect("done"), vec![(GRID1.to_string(), 1)], "{}", db.backend);
 
-        let alert = AlertInput { org_code: "110105001".into(), starts_at: "2026-12-04T08:00".into(), ends_at: "2026-12-05T08:00".into(), note: "暴雪".into() }
-            .validate()
-            .expect("alert");
+        let alert = AlertInput {
+            org_code: "110105001".into(),
+            starts_at: "2026-12-04T08:00".into(),
+            ends_at: "2026-12-05T08:00".into(),
+            note: "暴雪".into(),
+        }
+        .validate()
+        .expect("alert");
         s.alert_create(&alert, 7, ms(t0())).await.expect("alert");
         assert_eq!(s.alerts_overlapping("110105", ms(t0()), ms(t0() + Duration::hours(1))).await.expect("alerts").len(), 1);
-        assert!(s.alerts_overlapping("110105", ms(t0() + Duration::days(2)), ms(t0() + Duration::days(3))).await.expect("alerts").is_empty());
+        assert!(
+            s.alerts_overlapping("110105", ms(t0() + Duration::days(2)), ms(t0() + Duration::days(3))).await.expect("alerts").is_empty()
+        );
     }
 }
 
@@ -287,7 +332,7 @@ async fn key_rotation_reseals_tips_and_photos_too() {
         orgs(s).await;
         let (tip_id, _) = s.tip_create(&tip(Some("13800001234")), &code(GRID1), "r", None, ms(t0())).await.expect("tip");
         let report = s.keys_rotate(wardbook_store::vault::Algorithm::Sm4Gcm, 100, |_| {}).await.expect("rotate");
-        let raw: String = sqlx::query_scalar("SELECT contact_ct FROM tips").fetch_one(s.pool()).await.expect("raw");
+        let raw: String = sqlx::query_scalar("SELECT contact_ct FROM tip_reporters").fetch_one(s.pool()).await.expect("raw");
         assert!(raw.starts_with(&format!("{}.", report.new_key)), "{}: {raw}", db.backend);
         assert_eq!(s.tip_get("110105", tip_id).await.expect("tip").contact.as_deref(), Some("13800001234"));
     }

@@ -462,7 +462,20 @@ async fn pi_inventory_matches_the_schema() {
         "org_code",
     ];
     let mut checked = 0;
-    for table in ["people", "person_terms", "residences", "accommodation_registrations", "accounts", "tips", "clues", "clue_events", "protected_people", "patrol_visits", "patrol_photos"] {
+    for table in [
+        "people",
+        "person_terms",
+        "residences",
+        "accommodation_registrations",
+        "accounts",
+        "tips",
+        "tip_reporters",
+        "clues",
+        "clue_events",
+        "protected_people",
+        "patrol_visits",
+        "patrol_photos",
+    ] {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
             .fetch_all(db.store.pool())
             .await

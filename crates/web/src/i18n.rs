@@ -146,7 +146,18 @@ mod tests {
             }
             keys.push(format!("tip.status.{}", s.public_status()));
         }
-        for k in ["created", "routed", "initial_check_done", "recheck_done", "disposed", "dismissed", "warning_changed", "red_reported", "escalated", "red_report_overdue"] {
+        for k in [
+            "created",
+            "routed",
+            "initial_check_done",
+            "recheck_done",
+            "disposed",
+            "dismissed",
+            "warning_changed",
+            "red_reported",
+            "escalated",
+            "red_report_overdue",
+        ] {
             keys.push(format!("event.{k}"));
         }
         assert!(keys.len() > 150, "{}", keys.len());

@@ -9,8 +9,8 @@ pub mod error;
 pub mod i18n;
 pub mod import;
 pub mod ledger;
-pub mod pdf;
 pub mod pages;
+pub mod pdf;
 pub mod routes;
 pub mod views;
 

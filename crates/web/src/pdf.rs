@@ -140,7 +140,8 @@ pub fn render(doc: &ReportDoc, font: Option<&Path>) -> Result<Vec<u8>, PdfError>
     let family = fonts.book.info(0).map(|i| i.family.clone()).unwrap_or_default();
     let world = ReportWorld { main: Source::detached(markup(doc, &family)), fonts };
     let compiled = typst::compile::<typst_layout::PagedDocument>(&world);
-    let document = compiled.output.map_err(|errors| Typeset(errors.iter().map(|e| e.message.to_string()).collect::<Vec<_>>().join("; ")))?;
+    let document =
+        compiled.output.map_err(|errors| Typeset(errors.iter().map(|e| e.message.to_string()).collect::<Vec<_>>().join("; ")))?;
     typst_pdf::pdf(&document, &typst_pdf::PdfOptions::default())
         .map_err(|errors| Typeset(errors.iter().map(|e| e.message.to_string()).collect::<Vec<_>>().join("; ")))
 }

@@ -46,8 +46,9 @@ fn fields(tr: Tr, input: &AccommodationInput, people: &[(i64, String)]) -> Vec<F
 /// The foreign nationals living in the unit now: the people a registration can be for.
 async fn foreigners(app: &AppState, who: &Principal, unit: i64) -> Result<Vec<(i64, String)>, WebError> {
     let mut out = vec![];
+    let hidden = crate::pages::registry::hidden_people(app, who).await?;
     for r in app.store.residences_of_unit(&who.account.org, unit).await? {
-        if r.residence.to.is_none() {
+        if r.residence.to.is_none() && !hidden.contains(&r.person_id) {
             let p = app.store.person_get(&who.account.org, r.person_id).await?;
             if p.person.category == PersonCategory::Foreign {
                 out.push((p.id, format!("{} ({})", p.person.name, p.person.nationality)));
@@ -121,7 +122,14 @@ pub async fn create(
 
 pub async fn list(State(app): State<AppState>, ctx: RequestCtx, who: Principal) -> Result<Response, WebError> {
     let now = app.clock.now();
-    let open = app.store.accommodation_open(&who.account.org, now.timestamp_millis(), true, 500).await?;
+    let hidden = crate::pages::registry::hidden_people(&app, &who).await?;
+    let open: Vec<_> = app
+        .store
+        .accommodation_open(&who.account.org, now.timestamp_millis(), true, 500)
+        .await?
+        .into_iter()
+        .filter(|a| !hidden.contains(&a.registration.person_id))
+        .collect();
     app.audit(&ctx, Some(&who.account), "accommodation.list", &format!("org:{}", who.account.org), &format!("{} open", open.len())).await?;
     let c = Chrome::for_user(&who, String::new());
     let tr = c.tr;
@@ -243,7 +251,14 @@ pub async fn export(State(app): State<AppState>, ctx: RequestCtx, who: Principal
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&export_form(&who, &e, reason))?).into_response());
     }
     let now = app.clock.now();
-    let overdue = app.store.accommodation_open(&who.account.org, now.timestamp_millis(), false, 50_000).await?;
+    let hidden = crate::pages::registry::hidden_people(&app, &who).await?;
+    let overdue: Vec<_> = app
+        .store
+        .accommodation_open(&who.account.org, now.timestamp_millis(), false, 50_000)
+        .await?
+        .into_iter()
+        .filter(|a| !hidden.contains(&a.registration.person_id))
+        .collect();
     app.audit_with_purpose(
         &ctx,
         Some(&who.account),

@@ -110,7 +110,12 @@ fn within_daily_limit(app: &AppState, key: String, limit: u32) -> bool {
 /// The public tip form's submission. Anything wrong with it is answered on the form itself,
 /// with every valid field kept; the reporter's address is used for the rate limit in memory
 /// and is written nowhere, not even in the audit log.
-pub async fn tip_submit(State(app): State<AppState>, ctx: RequestCtx, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, WebError> {
+pub async fn tip_submit(
+    State(app): State<AppState>,
+    ctx: RequestCtx,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, WebError> {
     let lang = login_lang(&headers, None);
     let tr = Tr::new(lang);
     let list = communities(&app, None).await?;
@@ -181,7 +186,12 @@ pub struct StatusForm {
 }
 
 /// A receipt code shows the tip's status — received, checking or closed — and nothing else.
-pub async fn tip_status(State(app): State<AppState>, ctx: RequestCtx, headers: HeaderMap, Form(f): Form<StatusForm>) -> Result<Response, WebError> {
+pub async fn tip_status(
+    State(app): State<AppState>,
+    ctx: RequestCtx,
+    headers: HeaderMap,
+    Form(f): Form<StatusForm>,
+) -> Result<Response, WebError> {
     let lang = login_lang(&headers, None);
     let tr = Tr::new(lang);
     let mut errors = FieldErrors::new();
@@ -313,7 +323,8 @@ pub async fn list(State(app): State<AppState>, ctx: RequestCtx, who: Principal) 
     page.c.title = page.heading.clone();
     page.table_title = tr.t("clues.recent").to_string();
     page.columns = clue_columns(tr);
-    page.rows = clues.iter().map(|c| Row { href: format!("/clues/{}", c.id), cells: clue_cells(tr, c), flag: c.overdue, action: None }).collect();
+    page.rows =
+        clues.iter().map(|c| Row { href: format!("/clues/{}", c.id), cells: clue_cells(tr, c), flag: c.overdue, action: None }).collect();
     page.empty = tr.t("clues.empty").to_string();
     page.actions.push(Link { href: "/figures".into(), text: tr.t("figures.title").to_string() });
     if who.account.role.can(Permission::ClueExport) {
@@ -332,13 +343,30 @@ pub async fn export(State(app): State<AppState>, ctx: RequestCtx, who: Principal
     let clues = app.store.clues_recent(scope, since, None, 100_000).await?;
     let tr = Tr::new(Lang::parse(&who.account.lang));
     let mut out = csv::Writer::from_writer(vec![]);
-    let header: Vec<String> = ["clue.id", "clue.received", "clue.grid", "clue.source", "clue.warning", "clue.stage", "clue.due", "clue.overdue", "clue.outcomes", "clue.summary"]
-        .iter()
-        .map(|k| tr.t(k).to_string())
-        .collect();
+    let header: Vec<String> = [
+        "clue.id",
+        "clue.received",
+        "clue.grid",
+        "clue.source",
+        "clue.warning",
+        "clue.stage",
+        "clue.due",
+        "clue.overdue",
+        "clue.outcomes",
+        "clue.summary",
+    ]
+    .iter()
+    .map(|k| tr.t(k).to_string())
+    .collect();
     out.write_record(&header).map_err(|e| WebError::Internal(e.to_string()))?;
     for c in &clues {
-        let outcomes: Vec<String> = app.store.clue_outcomes(scope.district(), c.id).await?.iter().map(|o| tr.t(&format!("outcome.{}", o.code())).to_string()).collect();
+        let outcomes: Vec<String> = app
+            .store
+            .clue_outcomes(scope.district(), c.id)
+            .await?
+            .iter()
+            .map(|o| tr.t(&format!("outcome.{}", o.code())).to_string())
+            .collect();
         out.write_record([
             c.id.to_string(),
             china_time(c.received_at),
@@ -357,7 +385,8 @@ pub async fn export(State(app): State<AppState>, ctx: RequestCtx, who: Principal
     app.audit(&ctx, Some(&who.account), "clue.export", &format!("org:{scope}"), &format!("{} rows", clues.len())).await?;
     let mut body = vec![0xEF, 0xBB, 0xBF];
     body.extend(bytes);
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"clues.csv\"")], body).into_response())
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"clues.csv\"")], body)
+        .into_response())
 }
 
 async fn clue_in_scope(app: &AppState, ctx: &RequestCtx, who: &Principal, id: i64) -> Result<ClueRow, WebError> {
@@ -382,7 +411,14 @@ async fn step_forms(app: &AppState, who: &Principal, c: &ClueRow, input: &StepIn
         let grids = app.store.org_nodes_at(OrgCode::parse(&c.grid_code).ok().as_ref(), OrgLevel::Grid).await?;
         let mut grid = FieldView::new(tr, "grid", "clue.route_to", "select", "");
         grid.options = grids.into_iter().map(|g| SelectOption { value: g.code.to_string(), label: g.name, selected: false }).collect();
-        out.push(StepForm { id: "route", action: format!("/clues/{}/route", c.id), hidden: "", title: tr.t("clue.route").to_string(), fields: vec![grid], submit: tr.t("clue.route").to_string() });
+        out.push(StepForm {
+            id: "route",
+            action: format!("/clues/{}/route", c.id),
+            hidden: "",
+            title: tr.t("clue.route").to_string(),
+            fields: vec![grid],
+            submit: tr.t("clue.route").to_string(),
+        });
     }
     if clue::may_act(role, c.stage) {
         let mut fields = vec![note_field(tr, &format!("clue.findings.{}", c.stage.code()), &keep("advance", &input.note))];
@@ -390,7 +426,11 @@ async fn step_forms(app: &AppState, who: &Principal, c: &ClueRow, input: &StepIn
             let mut outcomes = FieldView::new(tr, "outcomes", "clue.outcomes", "checkboxes", "");
             outcomes.options = Outcome::ALL
                 .iter()
-                .map(|o| SelectOption { value: o.code().into(), label: tr.t(&format!("outcome.{}", o.code())).to_string(), selected: input.outcomes.iter().any(|x| x == o.code()) })
+                .map(|o| SelectOption {
+                    value: o.code().into(),
+                    label: tr.t(&format!("outcome.{}", o.code())).to_string(),
+                    selected: input.outcomes.iter().any(|x| x == o.code()),
+                })
                 .collect();
             fields.push(outcomes);
         }
@@ -408,18 +448,25 @@ async fn step_forms(app: &AppState, who: &Principal, c: &ClueRow, input: &StepIn
             action: action.clone(),
             hidden: "dismiss",
             title: tr.t("clue.dismiss").to_string(),
-            fields: vec![FieldView::select(tr, "reason", "clue.dismiss_reason", &keep("dismiss", &input.reason), &reasons), note_field(tr, "clue.note", &keep("dismiss", &input.note))],
+            fields: vec![
+                FieldView::select(tr, "reason", "clue.dismiss_reason", &keep("dismiss", &input.reason), &reasons),
+                note_field(tr, "clue.note", &keep("dismiss", &input.note)),
+            ],
             submit: tr.t("clue.dismiss").to_string(),
         });
     }
     if clue::may_set_warning(role) {
-        let levels: Vec<(&str, String)> = Warning::ALL.iter().filter(|w| **w != c.warning).map(|w| (w.code(), format!("warning.{}", w.code()))).collect();
+        let levels: Vec<(&str, String)> =
+            Warning::ALL.iter().filter(|w| **w != c.warning).map(|w| (w.code(), format!("warning.{}", w.code()))).collect();
         out.push(StepForm {
             id: "warning",
             action: action.clone(),
             hidden: "warning",
             title: tr.t("clue.change_warning").to_string(),
-            fields: vec![FieldView::select(tr, "warning", "clue.warning", &keep("warning", &input.warning), &levels), note_field(tr, "clue.reason", &keep("warning", &input.note))],
+            fields: vec![
+                FieldView::select(tr, "warning", "clue.warning", &keep("warning", &input.warning), &levels),
+                note_field(tr, "clue.reason", &keep("warning", &input.note)),
+            ],
             submit: tr.t("clue.change_warning").to_string(),
         });
         if c.warning == Warning::Red && c.red_reported_at.is_none() {
@@ -436,7 +483,16 @@ async fn step_forms(app: &AppState, who: &Principal, c: &ClueRow, input: &StepIn
     Ok(out)
 }
 
-async fn clue_page(app: &AppState, ctx: &RequestCtx, who: &Principal, c: &ClueRow, input: &StepInput, errors: &FieldErrors, notice: Option<String>) -> Result<CluePage, WebError> {
+/// A clue's page, and whether it shows a reporter's identity (for the caller's one audit row,
+/// written before the page is sent).
+async fn clue_page(
+    app: &AppState,
+    who: &Principal,
+    c: &ClueRow,
+    input: &StepInput,
+    errors: &FieldErrors,
+    notice: Option<String>,
+) -> Result<(CluePage, bool), WebError> {
     let chrome = Chrome::for_user(who, String::new());
     let tr = chrome.tr;
     let district = who.account.org.district().to_string();
@@ -461,6 +517,7 @@ async fn clue_page(app: &AppState, ctx: &RequestCtx, who: &Principal, c: &ClueRo
         };
         facts.push((tr.t("clue.red_report").to_string(), red));
     }
+    let mut reporter_shown = false;
     if let Some(tip_id) = c.tip_id {
         let tip = app.store.tip_get(&district, tip_id).await?;
         facts.push((tr.t("tip.what").to_string(), tip.what.clone()));
@@ -470,7 +527,7 @@ async fn clue_page(app: &AppState, ctx: &RequestCtx, who: &Principal, c: &ClueRo
         let reporter = match (&tip.contact, police) {
             (None, _) => tr.t("tip.anonymous_reporter").to_string(),
             (Some(contact), true) => {
-                app.audit(ctx, Some(&who.account), "tip.reporter.view", &format!("tip:{tip_id}"), "ok").await?;
+                reporter_shown = true;
                 contact.clone()
             }
             (Some(_), false) => tr.t("tip.contact_hidden").to_string(),
@@ -478,8 +535,7 @@ async fn clue_page(app: &AppState, ctx: &RequestCtx, who: &Principal, c: &ClueRo
         facts.push((tr.t("tip.reporter").to_string(), reporter));
     }
     if let Some(person) = c.person_id {
-        let protected = app.store.protected_people(&district).await?.contains(&person);
-        let shown = if protected && !police {
+        let shown = if crate::pages::registry::hidden_people(app, who).await?.contains(&person) {
             tr.t("clue.person_protected").to_string()
         } else {
             app.store.person_get(&who.account.org, person).await.map(|p| p.person.name).unwrap_or_else(|_| "—".into())
@@ -488,7 +544,10 @@ async fn clue_page(app: &AppState, ctx: &RequestCtx, who: &Principal, c: &ClueRo
     }
     let outcomes = app.store.clue_outcomes(&district, c.id).await?;
     if !outcomes.is_empty() {
-        facts.push((tr.t("clue.outcomes").to_string(), outcomes.iter().map(|o| tr.t(&format!("outcome.{}", o.code())).to_string()).collect::<Vec<_>>().join("、")));
+        facts.push((
+            tr.t("clue.outcomes").to_string(),
+            outcomes.iter().map(|o| tr.t(&format!("outcome.{}", o.code())).to_string()).collect::<Vec<_>>().join("、"),
+        ));
     }
     let timeline = app
         .store
@@ -511,7 +570,7 @@ async fn clue_page(app: &AppState, ctx: &RequestCtx, who: &Principal, c: &ClueRo
         links.push(Link { href: format!("/clues/{}/report.pdf", c.id), text: tr.t("report.pdf").to_string() });
     }
     let heading = format!("{} {}", tr.t("clue.title"), c.id);
-    Ok(CluePage {
+    let page = CluePage {
         c: Chrome { title: heading.clone(), ..chrome },
         heading,
         drill: c.drill_id.is_some(),
@@ -521,13 +580,15 @@ async fn clue_page(app: &AppState, ctx: &RequestCtx, who: &Principal, c: &ClueRo
         links,
         steps,
         timeline,
-    })
+    };
+    Ok((page, reporter_shown))
 }
 
 pub async fn view(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>) -> Result<Response, WebError> {
     let c = clue_in_scope(&app, &ctx, &who, id).await?;
-    app.audit(&ctx, Some(&who.account), "clue.view", &format!("clue:{id}"), "ok").await?;
-    Ok(render(&clue_page(&app, &ctx, &who, &c, &StepInput::default(), &FieldErrors::new(), None).await?)?.into_response())
+    let (page, reporter) = clue_page(&app, &who, &c, &StepInput::default(), &FieldErrors::new(), None).await?;
+    app.audit(&ctx, Some(&who.account), "clue.view", &format!("clue:{id}"), if reporter { "ok, reporter shown" } else { "ok" }).await?;
+    Ok(render(&page)?.into_response())
 }
 
 fn step_input(body: &[u8]) -> StepInput {
@@ -542,7 +603,13 @@ fn step_input(body: &[u8]) -> StepInput {
     }
 }
 
-pub async fn step(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>, body: Bytes) -> Result<Response, WebError> {
+pub async fn step(
+    State(app): State<AppState>,
+    ctx: RequestCtx,
+    who: Principal,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Response, WebError> {
     let c = clue_in_scope(&app, &ctx, &who, id).await?;
     let input = step_input(&body);
     let tr = Tr::new(Lang::parse(&who.account.lang));
@@ -562,9 +629,11 @@ pub async fn step(State(app): State<AppState>, ctx: RequestCtx, who: Principal, 
         StepRefused::Finished => (StatusCode::CONFLICT, FieldErrors::new(), Some(tr.t("clue.finished").to_string())),
         StepRefused::Changed => (StatusCode::CONFLICT, FieldErrors::new(), Some(tr.t("clue.changed").to_string())),
     };
-    app.audit(&ctx, Some(&who.account), &format!("clue.{}", input.action.trim()), &format!("clue:{id}"), "refused").await?;
     let c = app.store.clue_get(&who.account.org, id).await?;
-    Ok((status, render(&clue_page(&app, &ctx, &who, &c, &input, &errors, notice).await?)?).into_response())
+    let (page, reporter) = clue_page(&app, &who, &c, &input, &errors, notice).await?;
+    let result = if reporter { "refused, reporter shown" } else { "refused" };
+    app.audit(&ctx, Some(&who.account), &format!("clue.{}", input.action.trim()), &format!("clue:{id}"), result).await?;
+    Ok((status, render(&page)?).into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -573,7 +642,13 @@ pub struct RouteForm {
     grid: String,
 }
 
-pub async fn route(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>, Form(f): Form<RouteForm>) -> Result<Response, WebError> {
+pub async fn route(
+    State(app): State<AppState>,
+    ctx: RequestCtx,
+    who: Principal,
+    Path(id): Path<i64>,
+    Form(f): Form<RouteForm>,
+) -> Result<Response, WebError> {
     let c = clue_in_scope(&app, &ctx, &who, id).await?;
     if !clue::may_act(who.account.role, c.stage) {
         return Err(WebError::Forbidden);
@@ -592,7 +667,10 @@ pub async fn route(State(app): State<AppState>, ctx: RequestCtx, who: Principal,
             let mut e = FieldErrors::new();
             e.add("grid", "err.choice");
             let input = StepInput { action: "route".into(), ..Default::default() };
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&clue_page(&app, &ctx, &who, &c, &input, &e, None).await?)?).into_response())
+            let (page, reporter) = clue_page(&app, &who, &c, &input, &e, None).await?;
+            let result = if reporter { "refused, reporter shown" } else { "refused" };
+            app.audit(&ctx, Some(&who.account), "clue.route", &format!("clue:{id}"), result).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
         }
         Err(e) => Err(e.into()),
     }
@@ -603,13 +681,14 @@ pub async fn api_clue(State(app): State<AppState>, ctx: RequestCtx, who: Princip
     let c = clue_in_scope(&app, &ctx, &who, id).await?;
     let district = who.account.org.district().to_string();
     let police = who.account.role.can(Permission::ReporterIdentity);
+    let mut reporter_shown = false;
     let reporter = match c.tip_id {
         Some(tip) => {
             let t = app.store.tip_get(&district, tip).await?;
             match (t.contact, police) {
                 (None, _) => serde_json::json!({"anonymous": true}),
                 (Some(contact), true) => {
-                    app.audit(&ctx, Some(&who.account), "tip.reporter.view", &format!("tip:{tip}"), "api").await?;
+                    reporter_shown = true;
                     serde_json::json!({"anonymous": false, "contact": contact})
                 }
                 (Some(_), false) => serde_json::json!({"anonymous": false, "contact": null, "hidden": true}),
@@ -618,7 +697,8 @@ pub async fn api_clue(State(app): State<AppState>, ctx: RequestCtx, who: Princip
         None => serde_json::Value::Null,
     };
     let outcomes: Vec<&str> = app.store.clue_outcomes(&district, id).await?.iter().map(|o| o.code()).collect();
-    app.audit(&ctx, Some(&who.account), "clue.view", &format!("clue:{id}"), "api").await?;
+    app.audit(&ctx, Some(&who.account), "clue.view", &format!("clue:{id}"), if reporter_shown { "api, reporter shown" } else { "api" })
+        .await?;
     let body = serde_json::json!({
         "id": c.id.to_string(),
         "grid_code": c.grid_code,
@@ -643,10 +723,28 @@ async fn report_or_draft(app: &AppState, who: &Principal, c: &ClueRow) -> Result
     }
     let tr = Tr::new(Lang::parse(&who.account.lang));
     let events = app.store.clue_events(district, c.id).await?;
-    let timeline = events.iter().map(|e| format!("{} {} {}", china_time(e.at), tr.t(&format!("event.{}", e.kind)), e.actor)).collect::<Vec<_>>().join("\n");
-    let actions = events.iter().filter(|e| !e.note.is_empty() && e.kind != "created").map(|e| e.note.clone()).collect::<Vec<_>>().join("\n");
-    let outcome = app.store.clue_outcomes(district, c.id).await?.iter().map(|o| tr.t(&format!("outcome.{}", o.code())).to_string()).collect::<Vec<_>>().join("、");
-    Ok(DisposalReport { timeline, actions, outcome: if outcome.is_empty() { tr.t(&format!("stage.{}", c.stage.code())).to_string() } else { outcome }, lessons: String::new(), updated_at: 0 })
+    let timeline = events
+        .iter()
+        .map(|e| format!("{} {} {}", china_time(e.at), tr.t(&format!("event.{}", e.kind)), e.actor))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let actions =
+        events.iter().filter(|e| !e.note.is_empty() && e.kind != "created").map(|e| e.note.clone()).collect::<Vec<_>>().join("\n");
+    let outcome = app
+        .store
+        .clue_outcomes(district, c.id)
+        .await?
+        .iter()
+        .map(|o| tr.t(&format!("outcome.{}", o.code())).to_string())
+        .collect::<Vec<_>>()
+        .join("、");
+    Ok(DisposalReport {
+        timeline,
+        actions,
+        outcome: if outcome.is_empty() { tr.t(&format!("stage.{}", c.stage.code())).to_string() } else { outcome },
+        lessons: String::new(),
+        updated_at: 0,
+    })
 }
 
 fn report_form(who: &Principal, id: i64, r: &DisposalReport) -> FormPage {
@@ -676,6 +774,7 @@ async fn finished_clue(app: &AppState, ctx: &RequestCtx, who: &Principal, id: i6
 pub async fn report_edit(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>) -> Result<Response, WebError> {
     let c = finished_clue(&app, &ctx, &who, id).await?;
     let r = report_or_draft(&app, &who, &c).await?;
+    app.audit(&ctx, Some(&who.account), "report.view", &format!("clue:{id}"), "edit_form").await?;
     Ok(render(&report_form(&who, id, &r))?.into_response())
 }
 
@@ -691,7 +790,13 @@ pub struct ReportForm {
     lessons: String,
 }
 
-pub async fn report_save(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>, Form(f): Form<ReportForm>) -> Result<Response, WebError> {
+pub async fn report_save(
+    State(app): State<AppState>,
+    ctx: RequestCtx,
+    who: Principal,
+    Path(id): Path<i64>,
+    Form(f): Form<ReportForm>,
+) -> Result<Response, WebError> {
     finished_clue(&app, &ctx, &who, id).await?;
     let r = DisposalReport { timeline: f.timeline, actions: f.actions, outcome: f.outcome, lessons: f.lessons, updated_at: app.now_ms() };
     let mut errors = FieldErrors::new();
@@ -734,7 +839,9 @@ pub async fn report_pdf(State(app): State<AppState>, ctx: RequestCtx, who: Princ
         footer: format!("{} · {} · {}", tr.t("app.name"), who.account.login, china_time(app.now_ms())),
     };
     let font = app.config.pdf_font.clone();
-    let pdf = tokio::task::spawn_blocking(move || crate::pdf::render(&doc, font.as_deref())).await.map_err(|e| WebError::Internal(e.to_string()))?;
+    let pdf = tokio::task::spawn_blocking(move || crate::pdf::render(&doc, font.as_deref()))
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
     let pdf = match pdf {
         Ok(p) => p,
         Err(crate::pdf::PdfError::NoFont) => {
@@ -744,7 +851,8 @@ pub async fn report_pdf(State(app): State<AppState>, ctx: RequestCtx, who: Princ
         Err(e) => return Err(WebError::Internal(e.to_string())),
     };
     app.audit(&ctx, Some(&who.account), "report.export", &format!("clue:{id}"), "pdf").await?;
-    Ok(([(header::CONTENT_TYPE, "application/pdf"), (header::CONTENT_DISPOSITION, "attachment; filename=\"disposal-report.pdf\"")], pdf).into_response())
+    Ok(([(header::CONTENT_TYPE, "application/pdf"), (header::CONTENT_DISPOSITION, "attachment; filename=\"disposal-report.pdf\"")], pdf)
+        .into_response())
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -763,20 +871,34 @@ fn new_clue_form(who: &Principal, unit: i64, f: &NewClueForm) -> FormPage {
         heading: tr.t("clue.new").to_string(),
         action: format!("/units/{unit}/clues/new"),
         cancel: format!("/units/{unit}"),
-        fields: vec![FieldView::new(tr, "summary", "clue.summary", "textarea", &f.summary), FieldView::select(tr, "warning", "clue.warning", &f.warning, &levels)],
+        fields: vec![
+            FieldView::new(tr, "summary", "clue.summary", "textarea", &f.summary),
+            FieldView::select(tr, "warning", "clue.warning", &f.warning, &levels),
+        ],
         has_errors: false,
         notice: Some(tr.t("clue.new_notice").to_string()),
         c: Chrome { title: tr.t("clue.new").to_string(), ..c },
     }
 }
 
-pub async fn new_for_unit(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(unit): Path<i64>) -> Result<Response, WebError> {
+pub async fn new_for_unit(
+    State(app): State<AppState>,
+    ctx: RequestCtx,
+    who: Principal,
+    Path(unit): Path<i64>,
+) -> Result<Response, WebError> {
     found(&app, &ctx, &who, &format!("unit:{unit}"), app.store.unit_get(&who.account.org, unit).await).await?;
     Ok(render(&new_clue_form(&who, unit, &NewClueForm { warning: "yellow".into(), ..Default::default() }))?.into_response())
 }
 
 /// A clue raised by staff from a housing unit: a patrol finding.
-pub async fn create_for_unit(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(unit): Path<i64>, Form(f): Form<NewClueForm>) -> Result<Response, WebError> {
+pub async fn create_for_unit(
+    State(app): State<AppState>,
+    ctx: RequestCtx,
+    who: Principal,
+    Path(unit): Path<i64>,
+    Form(f): Form<NewClueForm>,
+) -> Result<Response, WebError> {
     let u = found(&app, &ctx, &who, &format!("unit:{unit}"), app.store.unit_get(&who.account.org, unit).await).await?;
     let mut errors = FieldErrors::new();
     let summary = f.summary.trim().to_string();
@@ -791,7 +913,8 @@ pub async fn create_for_unit(State(app): State<AppState>, ctx: RequestCtx, who: 
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&new_clue_form(&who, unit, &f).with_errors(&errors))?).into_response());
     };
     let grid = OrgCode::parse(&u.grid_code).map_err(|_| WebError::Internal("bad grid".into()))?;
-    let new = NewClue { org: grid, source: Source::Patrol, tip_id: None, unit_id: Some(unit), person_id: None, summary, warning, drill_id: None };
+    let new =
+        NewClue { org: grid, source: Source::Patrol, tip_id: None, unit_id: Some(unit), person_id: None, summary, warning, drill_id: None };
     let id = app.store.clue_create(&new, &actor(&who.account), app.now_ms()).await?;
     app.wakers.deadlines.notify_one();
     app.audit(&ctx, Some(&who.account), "clue.create", &format!("clue:{id}"), "patrol").await?;
@@ -815,7 +938,8 @@ fn figure_facts(tr: Tr, f: &clue::Figures) -> Vec<(String, String)> {
             ),
         ));
     }
-    facts.push((tr.t("figures.solve_rate").to_string(), f.solve_rate().map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into())));
+    facts
+        .push((tr.t("figures.solve_rate").to_string(), f.solve_rate().map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into())));
     facts
 }
 
@@ -845,10 +969,22 @@ pub async fn drills(State(app): State<AppState>, ctx: RequestCtx, who: Principal
     page.heading = tr.t("drill.title").to_string();
     page.c.title = page.heading.clone();
     page.notice = Some(tr.t("drill.notice").to_string());
+    // The work plan asks for a drill every quarter (China time).
+    let quarter = |ms: i64| {
+        let d = china_day(time(ms));
+        (chrono::Datelike::year(&d), chrono::Datelike::month0(&d) / 3)
+    };
+    let this_quarter = quarter(app.now_ms());
+    let done = list.iter().any(|(_, _, _, at)| quarter(*at) == this_quarter);
+    page.facts
+        .push((tr.t("drill.this_quarter").to_string(), tr.t(if done { "drill.quarter_done" } else { "drill.quarter_due" }).to_string()));
     page.actions.push(Link { href: "/drills/new".into(), text: tr.t("drill.start").to_string() });
     page.table_title = tr.t("drill.list").to_string();
     page.columns = ["drill.name", "drill.org", "drill.started"].iter().map(|k| tr.t(k).to_string()).collect();
-    page.rows = list.into_iter().map(|(id, name, org, at)| Row { href: format!("/drills/{id}"), cells: vec![name, org, china_time(at)], flag: false, action: None }).collect();
+    page.rows = list
+        .into_iter()
+        .map(|(id, name, org, at)| Row { href: format!("/drills/{id}"), cells: vec![name, org, china_time(at)], flag: false, action: None })
+        .collect();
     page.empty = tr.t("drill.none").to_string();
     Ok(render(&page)?.into_response())
 }
@@ -867,12 +1003,17 @@ fn drill_form(who: &Principal, f: &DrillForm, list: &[(String, String)]) -> Form
     let c = Chrome::for_user(who, String::new());
     let tr = c.tr;
     let mut community = FieldView::new(tr, "community", "tip.community", "select", &f.community);
-    community.options = list.iter().map(|(code, name)| SelectOption { value: code.clone(), label: name.clone(), selected: *code == f.community }).collect();
+    community.options =
+        list.iter().map(|(code, name)| SelectOption { value: code.clone(), label: name.clone(), selected: *code == f.community }).collect();
     FormPage {
         heading: tr.t("drill.start").to_string(),
         action: "/drills/new".into(),
         cancel: "/drills".into(),
-        fields: vec![FieldView::new(tr, "name", "drill.name", "text", &f.name), community, FieldView::new(tr, "count", "drill.count", "number", &f.count)],
+        fields: vec![
+            FieldView::new(tr, "name", "drill.name", "text", &f.name),
+            community,
+            FieldView::new(tr, "count", "drill.count", "number", &f.count),
+        ],
         has_errors: false,
         notice: Some(tr.t("drill.notice").to_string()),
         c: Chrome { title: tr.t("drill.start").to_string(), ..c },
@@ -886,7 +1027,12 @@ pub async fn drill_new(State(app): State<AppState>, who: Principal) -> Result<Re
 
 /// Starts a drill: simulated clues, marked as such, spread over the community's grids. They
 /// run through the same workflow and never count in the real figures.
-pub async fn drill_start(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Form(f): Form<DrillForm>) -> Result<Response, WebError> {
+pub async fn drill_start(
+    State(app): State<AppState>,
+    ctx: RequestCtx,
+    who: Principal,
+    Form(f): Form<DrillForm>,
+) -> Result<Response, WebError> {
     let list = own_communities(&app, &who).await?;
     let mut errors = FieldErrors::new();
     let name = f.name.trim().to_string();
@@ -943,7 +1089,8 @@ pub async fn drill_report(State(app): State<AppState>, ctx: RequestCtx, who: Pri
     page.facts.extend(figure_facts(tr, &clue::figures(&times)));
     page.table_title = tr.t("drill.clues").to_string();
     page.columns = clue_columns(tr);
-    page.rows = clues.iter().map(|c| Row { href: format!("/clues/{}", c.id), cells: clue_cells(tr, c), flag: c.overdue, action: None }).collect();
+    page.rows =
+        clues.iter().map(|c| Row { href: format!("/clues/{}", c.id), cells: clue_cells(tr, c), flag: c.overdue, action: None }).collect();
     page.empty = tr.t("clues.empty").to_string();
     Ok(render(&page)?.into_response())
 }

@@ -161,6 +161,7 @@ pub async fn export_run(
     let result = if whole { "whole_numbers" } else { "masked" };
     app.audit_with_purpose(&ctx, Some(&who.account), "person.export", &format!("org:{scope}:{}", f.format), result, &reason).await?;
     let stamp = app.clock.now().format("%Y%m%d%H%M%S");
+    let hidden = std::sync::Arc::new(crate::pages::registry::hidden_people(&app, &who).await?);
     if f.format == "xlsx" {
         let mut rows = vec![];
         let mut after = 0;
@@ -168,7 +169,7 @@ pub async fn export_run(
             let page = app.store.people_page(&scope, after, PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.id;
-            rows.extend(page.iter().map(|p| cells(tr, p, whole)));
+            rows.extend(page.iter().filter(|p| !hidden.contains(&p.id)).map(|p| cells(tr, p, whole)));
         }
         rows.truncate(XLSX_ROW_CAP);
         let heads = columns(tr);
@@ -192,6 +193,7 @@ pub async fn export_run(
     let stream = futures_util::stream::unfold((Some(head), 0i64, 0usize, false), move |(head, after, sent, done)| {
         let store = store.clone();
         let scope = scope.clone();
+        let hidden = hidden.clone();
         async move {
             if let Some(h) = head {
                 return Some((Ok::<_, std::io::Error>(h), (None, after, sent, done)));
@@ -205,7 +207,8 @@ pub async fn export_run(
             };
             let last = page.last().map(|p| p.id)?;
             let take = (CSV_ROW_CAP - sent).min(page.len());
-            let chunk: String = page.iter().take(take).map(|p| csv_line(&cells(tr, p, whole)) + "\n").collect();
+            let chunk: String =
+                page.iter().take(take).filter(|p| !hidden.contains(&p.id)).map(|p| csv_line(&cells(tr, p, whole)) + "\n").collect();
             Some((Ok(chunk), (None, last, sent + take, page.len() < PAGE as usize)))
         }
     });

@@ -80,7 +80,13 @@ async fn units_of_grid(app: &AppState, who: &Principal, grid: &str) -> Result<Ve
     Ok(out)
 }
 
-async fn patrol_page(app: &AppState, who: &Principal, p: &PatrolRow, input: &VisitInput, errors: &FieldErrors) -> Result<PatrolPage, WebError> {
+async fn patrol_page(
+    app: &AppState,
+    who: &Principal,
+    p: &PatrolRow,
+    input: &VisitInput,
+    errors: &FieldErrors,
+) -> Result<PatrolPage, WebError> {
     let chrome = Chrome::for_user(who, String::new());
     let tr = chrome.tr;
     let visits = app.store.patrol_visits(&who.account.org, p.id).await?;
@@ -97,7 +103,13 @@ async fn patrol_page(app: &AppState, who: &Principal, p: &PatrolRow, input: &Vis
     let mut fields = vec![
         unit,
         FieldView::new(tr, "documents_seen", "patrol.documents_seen", "checkbox", if input.documents_seen.is_some() { "on" } else { "" }),
-        FieldView::new(tr, "occupants_match", "patrol.occupants_match", "checkbox", if input.occupants_match.is_some() { "on" } else { "" }),
+        FieldView::new(
+            tr,
+            "occupants_match",
+            "patrol.occupants_match",
+            "checkbox",
+            if input.occupants_match.is_some() { "on" } else { "" },
+        ),
         FieldView::new(tr, "notes", "patrol.notes", "textarea", &input.notes),
         FieldView::new(tr, "photos", "patrol.photos", "file", ""),
     ];
@@ -132,7 +144,13 @@ pub async fn view(State(app): State<AppState>, ctx: RequestCtx, who: Principal, 
 }
 
 /// Records one visit. The form is multipart (photos); each photo is checked by its bytes.
-pub async fn visit(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>, mut form: Multipart) -> Result<Response, WebError> {
+pub async fn visit(
+    State(app): State<AppState>,
+    ctx: RequestCtx,
+    who: Principal,
+    Path(id): Path<i64>,
+    mut form: Multipart,
+) -> Result<Response, WebError> {
     let p = found(&app, &ctx, &who, &format!("patrol:{id}"), app.store.patrol_get(&who.account.org, id).await).await?;
     let mut input = VisitInput::default();
     let mut photos: Vec<(&'static str, Vec<u8>)> = vec![];
@@ -145,8 +163,9 @@ pub async fn visit(State(app): State<AppState>, ctx: RequestCtx, who: Principal,
             if !has_file && bytes.is_empty() {
                 continue;
             }
-            match patrol::check_photo(&bytes) {
-                Ok(t) if photos.len() < MAX_PHOTOS_PER_VISIT => photos.push((t, bytes.to_vec())),
+            // PI-07: what the phone wrote into the file (EXIF, GPS position) is not kept.
+            match patrol::check_photo(&bytes).and_then(|t| patrol::strip_metadata(&bytes).map(|b| (t, b)).ok_or("err.photo_type")) {
+                Ok(photo) if photos.len() < MAX_PHOTOS_PER_VISIT => photos.push(photo),
                 Ok(_) => errors.add("photos", "err.photo_count"),
                 Err(key) => errors.add("photos", key),
             }
@@ -163,7 +182,9 @@ pub async fn visit(State(app): State<AppState>, ctx: RequestCtx, who: Principal,
     }
     let visit = match input.validate() {
         Ok(v) if errors.is_empty() => v,
-        Ok(_) => return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&patrol_page(&app, &who, &p, &input, &errors).await?)?).into_response()),
+        Ok(_) => {
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&patrol_page(&app, &who, &p, &input, &errors).await?)?).into_response());
+        }
         Err(mut e) => {
             e.0.extend(errors.0);
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&patrol_page(&app, &who, &p, &input, &e).await?)?).into_response());
@@ -171,7 +192,14 @@ pub async fn visit(State(app): State<AppState>, ctx: RequestCtx, who: Principal,
     };
     match app.store.patrol_visit(&who.account.org, id, who.account.id, &visit, &photos, app.now_ms()).await {
         Ok(v) => {
-            app.audit(&ctx, Some(&who.account), "patrol.visit", &format!("unit:{}", visit.unit_id), &format!("visit:{v} photos:{}", photos.len())).await?;
+            app.audit(
+                &ctx,
+                Some(&who.account),
+                "patrol.visit",
+                &format!("unit:{}", visit.unit_id),
+                &format!("visit:{v} photos:{}", photos.len()),
+            )
+            .await?;
             Ok(Redirect::to(&format!("/patrols/{id}")).into_response())
         }
         Err(wardbook_store::StoreError::NotFound) => {
@@ -234,13 +262,20 @@ pub async fn board(State(app): State<AppState>, ctx: RequestCtx, who: Principal)
             short += usize::from(flag);
             Row {
                 href: format!("/org/{code}"),
-                cells: vec![g.name.clone(), format!("{dt} / {req_t}"), standing_text(tr, st), format!("{dy} / {req_y}"), standing_text(tr, sy)],
+                cells: vec![
+                    g.name.clone(),
+                    format!("{dt} / {req_t}"),
+                    standing_text(tr, st),
+                    format!("{dy} / {req_y}"),
+                    standing_text(tr, sy),
+                ],
                 flag,
                 action: None,
             }
         })
         .collect();
-    page.columns = ["board.grid", "board.today", "board.standing", "board.yesterday", "board.standing"].iter().map(|k| tr.t(k).to_string()).collect();
+    page.columns =
+        ["board.grid", "board.today", "board.standing", "board.yesterday", "board.standing"].iter().map(|k| tr.t(k).to_string()).collect();
     page.table_title = format!("{} · {today}", tr.t("board.grids"));
     page.empty = tr.t("board.no_grids").to_string();
     let in_force: Vec<String> = alerts
@@ -283,7 +318,12 @@ pub async fn alert_new(who: Principal) -> Result<Response, WebError> {
     Ok(render(&alert_form(&who, &input))?.into_response())
 }
 
-pub async fn alert_create(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Form(input): Form<AlertInput>) -> Result<Response, WebError> {
+pub async fn alert_create(
+    State(app): State<AppState>,
+    ctx: RequestCtx,
+    who: Principal,
+    Form(input): Form<AlertInput>,
+) -> Result<Response, WebError> {
     let alert = match input.validate() {
         Ok(a) if who.account.org.contains(a.org.as_str()) => a,
         Ok(_) => {

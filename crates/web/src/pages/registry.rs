@@ -21,7 +21,13 @@ use crate::views::{Chrome, Crumb, FieldView, FormPage, Link, ListPage, Row, rend
 use crate::{AppState, RequestCtx, WebError};
 
 /// Turns a scoped store miss into an audited 404.
-pub(crate) async fn found<T>(app: &AppState, ctx: &RequestCtx, who: &Principal, object: &str, r: Result<T, StoreError>) -> Result<T, WebError> {
+pub(crate) async fn found<T>(
+    app: &AppState,
+    ctx: &RequestCtx,
+    who: &Principal,
+    object: &str,
+    r: Result<T, StoreError>,
+) -> Result<T, WebError> {
     match r {
         Err(StoreError::NotFound) => {
             app.audit(ctx, Some(&who.account), "access.not_found", object, "not_found").await?;
@@ -29,6 +35,31 @@ pub(crate) async fn found<T>(app: &AppState, ctx: &RequestCtx, who: &Principal, 
         }
         other => Ok(other?),
     }
+}
+
+/// People routed to protection (possible victims of trafficking or exploitation), hidden from
+/// this viewer: everyone of them unless the viewer's role is a police one.
+pub(crate) async fn hidden_people(app: &AppState, who: &Principal) -> Result<std::collections::HashSet<i64>, WebError> {
+    if who.account.role.can(Permission::ProtectedPersonRead) {
+        return Ok(Default::default());
+    }
+    Ok(app.store.protected_people(who.account.org.district()).await?)
+}
+
+/// A person in scope and visible to this viewer; otherwise an audited 404, the same as absent.
+async fn visible_person(
+    app: &AppState,
+    ctx: &RequestCtx,
+    who: &Principal,
+    id: i64,
+) -> Result<wardbook_store::registry::PersonRow, WebError> {
+    let object = format!("person:{id}");
+    let row = app.store.person_get(&who.account.org, id).await;
+    let row = match row {
+        Ok(_) if hidden_people(app, who).await?.contains(&id) => Err(StoreError::NotFound),
+        other => other,
+    };
+    found(app, ctx, who, &object, row).await
 }
 
 fn today(app: &AppState) -> chrono::NaiveDate {
@@ -72,7 +103,13 @@ pub(crate) fn page(who: &Principal, heading: String) -> ListPage {
     }
 }
 
-pub(crate) fn form(who: &Principal, heading_key: &str, action: String, cancel: String, fields: impl FnOnce(Tr) -> Vec<FieldView>) -> FormPage {
+pub(crate) fn form(
+    who: &Principal,
+    heading_key: &str,
+    action: String,
+    cancel: String,
+    fields: impl FnOnce(Tr) -> Vec<FieldView>,
+) -> FormPage {
     let c = Chrome::for_user(who, String::new());
     let tr = c.tr;
     FormPage {
@@ -375,7 +412,8 @@ pub async fn unit_view(State(app): State<AppState>, ctx: RequestCtx, who: Princi
         p.table_title = tr.t("unit.residents").to_string();
         p.columns = ["person.name", "residence.from", "residence.to"].iter().map(|k| tr.t(k).to_string()).collect();
         p.empty = tr.t("unit.no_residents").to_string();
-        for r in app.store.residences_of_unit(scope, id).await? {
+        let hidden = hidden_people(&app, &who).await?;
+        for r in app.store.residences_of_unit(scope, id).await?.into_iter().filter(|r| !hidden.contains(&r.person_id)) {
             let to = r.residence.to.map(|d| d.to_string()).unwrap_or_else(|| tr.t("residence.current").to_string());
             p.rows.push(Row {
                 href: format!("/people/{}", r.person_id),
@@ -517,7 +555,7 @@ pub async fn person_create(
 }
 
 pub async fn person_view(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>) -> Result<Response, WebError> {
-    let row = found(&app, &ctx, &who, &format!("person:{id}"), app.store.person_get(&who.account.org, id).await).await?;
+    let row = visible_person(&app, &ctx, &who, id).await?;
     app.audit(&ctx, Some(&who.account), "person.view", &format!("person:{id}"), "ok").await?;
     Ok(render(&person_page(&app, &who, row, false, FieldErrors::new()).await?)?.into_response())
 }
@@ -536,7 +574,7 @@ pub async fn person_unmask(
     Path(id): Path<i64>,
     Form(f): Form<UnmaskForm>,
 ) -> Result<Response, WebError> {
-    let row = found(&app, &ctx, &who, &format!("person:{id}"), app.store.person_get(&who.account.org, id).await).await?;
+    let row = visible_person(&app, &ctx, &who, id).await?;
     let reason = f.reason.trim();
     if wardbook_domain::validation::purpose(reason).is_err() {
         let mut e = FieldErrors::new();
@@ -630,7 +668,8 @@ pub async fn search(
     page.empty = tr.t("search.none").to_string();
     let scope = &who.account.org;
     if who.account.role.can(Permission::PersonRead) {
-        let people = app.store.people_search(scope, &query, 50).await?;
+        let hidden = hidden_people(&app, &who).await?;
+        let people: Vec<_> = app.store.people_search(scope, &query, 50).await?.into_iter().filter(|p| !hidden.contains(&p.id)).collect();
         // The audit names the kind of query and the count, never the query: it may be an ID number.
         let kind = match &query {
             search::Query::IdNumber(_) => "id_number",
@@ -665,7 +704,7 @@ pub async fn search(
 }
 
 pub async fn person_edit(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>) -> Result<Response, WebError> {
-    let row = found(&app, &ctx, &who, &format!("person:{id}"), app.store.person_get(&who.account.org, id).await).await?;
+    let row = visible_person(&app, &ctx, &who, id).await?;
     app.audit(&ctx, Some(&who.account), "person.view", &format!("person:{id}"), "edit_form").await?;
     let p = row.person;
     let input = PersonInput {
@@ -690,7 +729,7 @@ pub async fn person_update(
     Path(id): Path<i64>,
     Form(input): Form<PersonInput>,
 ) -> Result<Response, WebError> {
-    found(&app, &ctx, &who, &format!("person:{id}"), app.store.person_get(&who.account.org, id).await).await?;
+    visible_person(&app, &ctx, &who, id).await?;
     let redo = |errors: &FieldErrors| {
         invalid(form(&who, "person.edit", format!("/people/{id}/edit"), format!("/people/{id}"), |tr| person_fields(tr, &input)), errors)
     };

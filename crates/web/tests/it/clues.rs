@@ -65,10 +65,12 @@ async fn a_resident_tips_anonymously_and_follows_it_with_the_receipt_only() {
     assert_eq!(r.status(), 200);
     let code = receipt_of(&r.text().await.expect("receipt"));
     let clue = tip_clue(&app).await;
-    let c = app.store.clue_get(&wardbook_domain::org::OrgCode::parse(GRID1).expect("g"), clue).await.expect("routed to grid 1 by its address");
+    let c =
+        app.store.clue_get(&wardbook_domain::org::OrgCode::parse(GRID1).expect("g"), clue).await.expect("routed to grid 1 by its address");
     assert_eq!(c.stage, wardbook_domain::clue::Stage::InitialCheck);
 
-    let status = client().post(format!("{}/tip/status", app.url)).form(&[("code", code.to_lowercase().as_str())]).send().await.expect("status");
+    let status =
+        client().post(format!("{}/tip/status", app.url)).form(&[("code", code.to_lowercase().as_str())]).send().await.expect("status");
     let body = status.text().await.expect("body");
     assert!(body.contains("核查中"), "{body}");
     assert!(!body.contains("502室") && !body.contains("光华路"), "the receipt shows the status and nothing else");
@@ -99,7 +101,13 @@ async fn the_tip_form_answers_bad_input_on_the_form_and_keeps_what_was_valid() {
     }
 
     // Not a form at all, and a body far over the limit: a clear page, not a crash.
-    let garbage = client().post(format!("{}/tip", app.url)).header("content-type", "application/x-www-form-urlencoded").body(vec![0xff, 0xfe, b'%', b'Z']).send().await.expect("garbage");
+    let garbage = client()
+        .post(format!("{}/tip", app.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![0xff, 0xfe, b'%', b'Z'])
+        .send()
+        .await
+        .expect("garbage");
     assert_eq!(garbage.status(), 422);
     let huge = client().post(format!("{}/tip", app.url)).form(&[("what", "x".repeat(200_000))]).send().await.expect("huge");
     assert_eq!(huge.status(), 413);
@@ -127,7 +135,13 @@ async fn only_police_roles_see_who_reported_in_the_page_the_api_and_never_in_an_
     let app = spawn_app().await;
     public_tip(&app, &tip_fields("502室有人被限制外出", "李女士 13900007777", false)).await;
     let clue = tip_clue(&app).await;
-    for (login, sees) in [("grid1", false), ("community.task.force", false), ("subdistrict.leader", false), ("community.police", true), ("immigration.officer", true)] {
+    for (login, sees) in [
+        ("grid1", false),
+        ("community.task.force", false),
+        ("subdistrict.leader", false),
+        ("community.police", true),
+        ("immigration.officer", true),
+    ] {
         let s = app.login(login).await;
         let page = s.get(&app, &format!("/clues/{clue}")).await.text().await.expect("page");
         assert!(page.contains("502室有人被限制外出"), "{login} sees the tip itself");
@@ -138,10 +152,18 @@ async fn only_police_roles_see_who_reported_in_the_page_the_api_and_never_in_an_
         let export = s.get(&app, "/clues/export").await;
         if export.status() == 200 {
             let csv = export.text().await.expect("csv");
-            assert!(csv.contains("502室有人被限制外出") && !csv.contains("13900007777") && !csv.contains("李女士"), "{login}: never exported");
+            assert!(
+                csv.contains("502室有人被限制外出") && !csv.contains("13900007777") && !csv.contains("李女士"),
+                "{login}: never exported"
+            );
         }
     }
-    assert!(app.audit_count("tip.reporter.view").await >= 2, "police reads of the reporter are audited");
+    let views = app.store.audit_recent(200, "clue.view").await.expect("audit");
+    let shown: Vec<&str> = views.iter().filter(|v| v.entry.result.contains("reporter shown")).map(|v| v.entry.login.as_str()).collect();
+    assert!(
+        shown.len() >= 4 && shown.iter().all(|l| *l == "community.police" || *l == "immigration.officer"),
+        "police reads of the reporter are audited: {shown:?}"
+    );
 }
 
 #[tokio::test]
@@ -156,7 +178,11 @@ async fn the_workflow_runs_over_http_and_ends_in_a_pdf_report() {
     let refused = grid.post(&app, &path, &[("action", "advance"), ("note", "")]).await;
     assert_eq!(refused.status(), 422, "a step needs its findings");
     assert_eq!(grid.post(&app, &path, &[("action", "advance"), ("note", "与物业入户核查，现住 11 人")]).await.status(), 303);
-    assert_eq!(grid.post(&app, &path, &[("action", "advance"), ("note", "越权")]).await.status(), 403, "the recheck is not the grid worker's");
+    assert_eq!(
+        grid.post(&app, &path, &[("action", "advance"), ("note", "越权")]).await.status(),
+        403,
+        "the recheck is not the grid worker's"
+    );
 
     let tf = app.login("community.task.force").await;
     let red = tf.post(&app, &path, &[("action", "warning"), ("warning", "red"), ("note", "人员集中，疑似藏匿")]).await;
@@ -170,7 +196,10 @@ async fn the_workflow_runs_over_http_and_ends_in_a_pdf_report() {
     let body = police
         .http
         .post(format!("{}{path}", app.url))
-        .body(format!("csrf={}&action=advance&note=%E5%B7%B2%E5%A4%84%E7%BD%AE&outcomes=registration_corrected&outcomes=refer_legal_aid", police.csrf))
+        .body(format!(
+            "csrf={}&action=advance&note=%E5%B7%B2%E5%A4%84%E7%BD%AE&outcomes=registration_corrected&outcomes=refer_legal_aid",
+            police.csrf
+        ))
         .header("content-type", "application/x-www-form-urlencoded")
         .send()
         .await
@@ -179,7 +208,17 @@ async fn the_workflow_runs_over_http_and_ends_in_a_pdf_report() {
     let page = police.get(&app, &format!("/clues/{clue}")).await.text().await.expect("page");
     assert!(page.contains("已办结") && page.contains("转介法律援助") && page.contains("已更正登记"), "closed with both outcomes");
 
-    assert_eq!(police.post(&app, &format!("/clues/{clue}/report"), &[("timeline", "接报→初查→复核→处置"), ("actions", "入户核查"), ("outcome", "登记已更正"), ("lessons", "加强出租屋巡查")]).await.status(), 303);
+    assert_eq!(
+        police
+            .post(
+                &app,
+                &format!("/clues/{clue}/report"),
+                &[("timeline", "接报→初查→复核→处置"), ("actions", "入户核查"), ("outcome", "登记已更正"), ("lessons", "加强出租屋巡查")]
+            )
+            .await
+            .status(),
+        303
+    );
     let pdf = police.get(&app, &format!("/clues/{clue}/report.pdf")).await;
     assert_eq!(pdf.status(), 200);
     let bytes = pdf.bytes().await.expect("pdf");
@@ -189,7 +228,10 @@ async fn the_workflow_runs_over_http_and_ends_in_a_pdf_report() {
     let text = std::process::Command::new("pdftotext").arg(&file).arg("-").output().expect("pdftotext (poppler-utils) is installed");
     let _ = std::fs::remove_file(&file);
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("线索处置报告") && text.contains("加强出租屋巡查") && text.contains("登记已更正"), "Chinese renders as text: {text}");
+    assert!(
+        text.contains("线索处置报告") && text.contains("加强出租屋巡查") && text.contains("登记已更正"),
+        "Chinese renders as text: {text}"
+    );
 
     let status = client().post(format!("{}/tip/status", app.url)).form(&[("code", "")]).send().await.expect("s");
     assert_eq!(status.status(), 422);
@@ -211,7 +253,9 @@ async fn a_missed_initial_check_escalates_to_the_community_while_the_server_runs
 #[tokio::test]
 async fn escalations_missed_while_the_server_was_down_fire_on_restart() {
     let db = wardbook_store::testing::sqlite().await;
-    let clock = Arc::new(wardbook_domain::clock::ManualClock::at(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 4, 2, 0, 0).single().expect("t")));
+    let clock = Arc::new(wardbook_domain::clock::ManualClock::at(
+        chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 4, 2, 0, 0).single().expect("t"),
+    ));
     for c in ["110105", "110105001", crate::harness::COMMUNITY, GRID1] {
         db.store.org_upsert(&wardbook_domain::org::OrgCode::parse(c).expect("code"), "区划").await.expect("org");
     }
@@ -297,8 +341,24 @@ async fn drills_are_marked_and_stay_out_of_the_real_figures() {
     assert_eq!(bad.status(), 422);
 }
 
-/// The smallest PNG there is, for the photo upload.
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xff\xff?\0\x05\xfe\x02\xfe\xa7\x35\x81\x84\0\0\0\0IEND\xaeB`\x82";
+/// A small PNG whose phone wrote its position into an eXIf chunk, and the same without it.
+fn png(with_position: bool) -> Vec<u8> {
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        c.extend_from_slice(kind);
+        c.extend_from_slice(data);
+        c.extend_from_slice(&[0, 0, 0, 0]);
+        c
+    };
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0]));
+    if with_position {
+        png.extend(chunk(b"eXIf", b"MM\0*GPSLatitude 39.9042N GPSLongitude 116.4074E"));
+    }
+    png.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x63, 0x60, 0, 0, 0, 2, 0, 1]));
+    png.extend(chunk(b"IEND", &[]));
+    png
+}
 
 async fn visit(app: &App, s: &Session, patrol: &str, photo: (&str, Vec<u8>)) -> reqwest::Response {
     let form = reqwest::multipart::Form::new()
@@ -318,7 +378,7 @@ async fn a_patrol_with_a_photo_counts_for_its_grid_and_an_alert_raises_the_requi
     let fake = visit(&app, &grid, &patrol, ("photo.png", b"<svg onload=alert(1)>".to_vec())).await;
     assert_eq!(fake.status(), 422);
     assert!(fake.text().await.expect("body").contains("id=\"error-photos\""));
-    assert_eq!(visit(&app, &grid, &patrol, ("door.png", PNG.to_vec())).await.status(), 303);
+    assert_eq!(visit(&app, &grid, &patrol, ("door.png", png(true))).await.status(), 303);
     let page = grid.get(&app, &patrol).await.text().await.expect("patrol");
     let at = page.find("/photos/").expect("a photo link") + 8;
     let photo_id: String = page[at..].chars().take_while(char::is_ascii_digit).collect();
@@ -327,11 +387,24 @@ async fn a_patrol_with_a_photo_counts_for_its_grid_and_an_alert_raises_the_requi
     let tf = app.login("community.task.force").await;
     let photo = tf.get(&app, &format!("/photos/{photo_id}")).await;
     assert_eq!(photo.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("image/png"));
-    assert_eq!(photo.bytes().await.expect("bytes").as_ref(), PNG);
+    let stored = photo.bytes().await.expect("bytes");
+    assert_eq!(stored.as_ref(), png(false).as_slice(), "the picture is kept, its position is not (PI-07)");
+    assert!(!stored.windows(3).any(|w| w == b"GPS"));
     // Grid 1 has the fixture's patrol and this one: 2 of 2. Grid 2 has none.
     let board = tf.get(&app, "/patrols/board").await.text().await.expect("board");
     assert!(board.contains("2 / 2") && board.contains("0 / 2"), "{board}");
-    let alert = tf.post(&app, "/alerts/new", &[("org_code", crate::harness::COMMUNITY), ("starts_at", "2026-12-04T00:00"), ("ends_at", "2026-12-05T23:00"), ("note", "暴雪橙色预警")]).await;
+    let alert = tf
+        .post(
+            &app,
+            "/alerts/new",
+            &[
+                ("org_code", crate::harness::COMMUNITY),
+                ("starts_at", "2026-12-04T00:00"),
+                ("ends_at", "2026-12-05T23:00"),
+                ("note", "暴雪橙色预警"),
+            ],
+        )
+        .await;
     assert_eq!(alert.status(), 303);
     let board = tf.get(&app, "/patrols/board").await.text().await.expect("board");
     assert!(board.contains("2 / 4") && board.contains("暴雪橙色预警"), "the alert raises the day's requirement");
@@ -340,4 +413,46 @@ async fn a_patrol_with_a_photo_counts_for_its_grid_and_an_alert_raises_the_requi
     let tf = app.login("community.task.force").await;
     let board = tf.get(&app, "/patrols/board").await.text().await.expect("board");
     assert!(board.contains("class=\"flag\""), "a grid still short when its day ended is flagged");
+}
+
+#[tokio::test]
+async fn a_possible_victim_is_hidden_from_everyone_but_police() {
+    let app = spawn_app().await;
+    let grid = wardbook_domain::org::OrgCode::parse(GRID1).expect("g");
+    let new = wardbook_store::clues::NewClue {
+        org: grid.clone(),
+        source: wardbook_domain::clue::Source::Patrol,
+        tip_id: None,
+        unit_id: Some(app.grid1.unit),
+        person_id: Some(app.grid1.person),
+        summary: "证件被雇主扣押".into(),
+        warning: wardbook_domain::clue::Warning::Red,
+        drill_id: None,
+    };
+    let clue =
+        app.store.clue_create(&new, &wardbook_store::clues::Actor::system(), app.clock.now().timestamp_millis()).await.expect("clue");
+    let path = format!("/clues/{clue}/step");
+    let person = format!("/people/{}", app.grid1.person);
+    let grid1 = app.login("grid1").await;
+    assert_eq!(grid1.get(&app, &person).await.status(), 200, "before: an ordinary record");
+    assert_eq!(grid1.post(&app, &path, &[("action", "advance"), ("note", "入户核查")]).await.status(), 303);
+    let tf = app.login("community.task.force").await;
+    assert_eq!(tf.post(&app, &path, &[("action", "advance"), ("note", "复核属实")]).await.status(), 303);
+    let police = app.login("community.police").await;
+    let r = police.post(&app, &path, &[("action", "advance"), ("note", "转保护"), ("outcomes", "possible_victim")]).await;
+    assert_eq!(r.status(), 303);
+
+    for login in ["grid1", "community.task.force"] {
+        let s = app.login(login).await;
+        assert_eq!(s.get(&app, &person).await.status(), 404, "{login}: the person page");
+        let search = s.get(&app, "/search?q=%E6%9D%8E%E7%A7%80%E8%8B%B1").await.text().await.expect("search");
+        assert!(!search.contains(&person), "{login}: search");
+        let unit = s.get(&app, &format!("/units/{}", app.grid1.unit)).await.text().await.expect("unit");
+        assert!(!unit.contains("李秀英"), "{login}: the unit's residents");
+        let clue_page = s.get(&app, &format!("/clues/{clue}")).await.text().await.expect("clue");
+        assert!(clue_page.contains("受保护人员") && !clue_page.contains("李秀英"), "{login}: the clue");
+    }
+    let police = app.login("community.police").await;
+    assert_eq!(police.get(&app, &person).await.status(), 200, "police still see the person");
+    assert!(police.get(&app, &format!("/clues/{clue}")).await.text().await.expect("clue").contains("李秀英"));
 }
