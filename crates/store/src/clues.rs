@@ -166,7 +166,14 @@ fn escalation_target(stage: Stage, grid: &str) -> Option<(Role, String)> {
 /// What one timeline event says: its kind, the stage it leaves the clue in, the note.
 struct Said<'a>(&'a str, Stage, &'a str);
 
-async fn insert_event(tx: &mut sqlx::AnyConnection, district: &str, clue: i64, at: i64, actor: &Actor, Said(kind, stage, note): Said<'_>) -> Result<()> {
+async fn insert_event(
+    tx: &mut sqlx::AnyConnection,
+    district: &str,
+    clue: i64,
+    at: i64,
+    actor: &Actor,
+    Said(kind, stage, note): Said<'_>,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO clue_events (district_code, id, clue_id, at, account_id, actor, kind, stage, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
