@@ -178,6 +178,8 @@ pub fn validate_row(mapping: &Mapping, cells: &[String], today: NaiveDate) -> Re
         nationality: get(Field::Nationality),
         mrz: String::new(),
         phone: get(Field::Phone),
+        // Residence permits and visas are entered on the person's form, not imported (yet).
+        ..Default::default()
     };
     let residence = ResidenceInput { from: get(Field::From), to: get(Field::To) };
     let results = (address.validate(), unit.validate(), person.validate(today), residence.validate());

@@ -42,6 +42,8 @@ code_enum!(
         Registered = "registered",
         Floating = "floating",
         Foreign = "foreign",
+        /// 港澳台居民: Hong Kong, Macao and Taiwan residents, with a mainland travel permit.
+        Hmt = "hmt",
     }
 );
 
@@ -50,8 +52,23 @@ code_enum!(
     IdKind {
         ResidentId = "rid",
         Passport = "passport",
+        /// 港澳居民来往内地通行证.
+        HkMacaoPermit = "hk_macao_permit",
+        /// 台湾居民来往大陆通行证.
+        TaiwanPermit = "taiwan_permit",
     }
 );
+
+impl IdKind {
+    /// The number as a screen shows it unless unmasked: a resident ID keeps its first 6 and
+    /// last 4, other documents their first and last 2.
+    pub fn masked(self, number: &str) -> String {
+        match self {
+            IdKind::ResidentId => crate::mask::id_number(number),
+            _ => crate::mask::document(number),
+        }
+    }
+}
 
 fn parse_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
@@ -202,6 +219,29 @@ pub struct PersonInput {
     pub mrz: String,
     #[serde(default)]
     pub phone: String,
+    /// Floating population: the residence permit (居住证) number and its expiry.
+    #[serde(default)]
+    pub residence_permit: String,
+    #[serde(default)]
+    pub residence_permit_expiry: String,
+    /// Foreigners and Hong Kong, Macao and Taiwan residents: the visa or stay permit's kind and
+    /// expiry, and the date of entry.
+    #[serde(default)]
+    pub visa_kind: String,
+    #[serde(default)]
+    pub visa_expiry: String,
+    #[serde(default)]
+    pub entry_date: String,
+}
+
+/// The documents registration needs beyond the identity document, by category.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Documents {
+    pub residence_permit: Option<String>,
+    pub residence_permit_expiry: Option<NaiveDate>,
+    pub visa_kind: Option<String>,
+    pub visa_expiry: Option<NaiveDate>,
+    pub entry_date: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -215,9 +255,69 @@ pub struct Person {
     pub id_number: String,
     pub nationality: String,
     pub phone: Option<String>,
+    pub documents: Documents,
+}
+
+/// A mainland travel permit number: Hong Kong or Macao (`H`/`M` and 8 or 10 digits), Taiwan
+/// (8 or 10 digits).
+fn permit_number(kind: IdKind, raw: &str) -> Result<String, &'static str> {
+    let s = raw.trim().to_ascii_uppercase();
+    let digits = |t: &str| matches!(t.len(), 8 | 10) && t.bytes().all(|b| b.is_ascii_digit());
+    let ok = match kind {
+        IdKind::HkMacaoPermit => (s.starts_with('H') || s.starts_with('M')) && digits(&s[1..]),
+        _ => digits(&s),
+    };
+    if ok { Ok(s) } else { Err("err.permit") }
+}
+
+fn optional_date(e: &mut FieldErrors, field: &'static str, raw: &str) -> Option<NaiveDate> {
+    match raw.trim() {
+        "" => None,
+        s => parse_date(s).or_else(|| {
+            e.add(field, "err.date");
+            None
+        }),
+    }
 }
 
 impl PersonInput {
+    /// The residence permit and the visa fields, each only for the category it belongs to.
+    fn documents(&self, e: &mut FieldErrors, category: Option<PersonCategory>, today: NaiveDate) -> Documents {
+        let mut d = Documents::default();
+        let permit = self.residence_permit.trim().to_ascii_uppercase();
+        d.residence_permit_expiry = optional_date(e, "residence_permit_expiry", &self.residence_permit_expiry);
+        if !permit.is_empty() || d.residence_permit_expiry.is_some() {
+            if category != Some(PersonCategory::Floating) {
+                e.add("residence_permit", "err.permit_category");
+            } else if !(6..=30).contains(&permit.len()) || !permit.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                e.add("residence_permit", "err.permit");
+            } else if d.residence_permit_expiry.is_none() {
+                e.add("residence_permit_expiry", "err.required");
+            }
+            d.residence_permit = Some(permit);
+        }
+        let abroad = matches!(category, Some(PersonCategory::Foreign | PersonCategory::Hmt));
+        let kind = self.visa_kind.trim();
+        d.visa_expiry = optional_date(e, "visa_expiry", &self.visa_expiry);
+        d.entry_date = optional_date(e, "entry_date", &self.entry_date);
+        if d.entry_date.is_some_and(|x| x > today) {
+            e.add("entry_date", "err.date.future");
+        }
+        if !kind.is_empty() {
+            if !crate::accommodation::VISA_KINDS.contains(&kind) {
+                e.add("visa_kind", "err.choice");
+            }
+            d.visa_kind = Some(kind.to_string());
+        }
+        if !abroad && (d.visa_kind.is_some() || d.visa_expiry.is_some() || d.entry_date.is_some()) {
+            e.add("visa_kind", "err.visa_category");
+        }
+        if d.visa_expiry.is_some() && d.visa_kind.is_none() {
+            e.add("visa_kind", "err.required");
+        }
+        d
+    }
+
     /// `today` is the caller's clock reading: a birth date may not lie after it.
     pub fn validate(&self, today: NaiveDate) -> Result<Person, FieldErrors> {
         let mut e = FieldErrors::new();
@@ -284,10 +384,25 @@ impl PersonInput {
                     }
                 }
             }
+            Some(kind @ (IdKind::HkMacaoPermit | IdKind::TaiwanPermit)) => {
+                match permit_number(kind, &self.id_number) {
+                    Err(k) => e.add("id_number", k),
+                    Ok(n) => id_number = n,
+                }
+                nationality = "CHN".to_string();
+            }
         }
-        if id_kind == Some(IdKind::ResidentId) && category == Some(PersonCategory::Foreign) {
+        let permit_kind = matches!(id_kind, Some(IdKind::HkMacaoPermit | IdKind::TaiwanPermit));
+        let mismatch = match category {
+            Some(PersonCategory::Foreign) => id_kind != Some(IdKind::Passport),
+            Some(PersonCategory::Hmt) => !permit_kind,
+            Some(_) => permit_kind,
+            None => false,
+        };
+        if mismatch && id_kind.is_some() {
             e.add("category", "err.category_document");
         }
+        let documents = self.documents(&mut e, category, today);
         let phone = match self.phone.trim() {
             "" => None,
             p => match Phone::parse(p) {
@@ -300,7 +415,7 @@ impl PersonInput {
         };
         match (gender, birth_date, category, id_kind) {
             (Some(gender), Some(birth_date), Some(category), Some(id_kind)) if e.is_empty() => {
-                Ok(Person { name, gender, birth_date, category, id_kind, id_number, nationality, phone })
+                Ok(Person { name, gender, birth_date, category, id_kind, id_number, nationality, phone, documents })
             }
             _ => Err(e),
         }
@@ -472,4 +587,66 @@ pub struct Batch {
     pub people: Vec<(i64, OrgCode, Person)>,
     /// (id, person id, unit id, residence)
     pub residences: Vec<(i64, i64, i64, Residence)>,
+}
+
+#[cfg(test)]
+mod document_tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 12, 4).expect("date")
+    }
+
+    fn hk() -> PersonInput {
+        PersonInput {
+            name: "陈家明".into(),
+            gender: "M".into(),
+            birth_date: "1990-05-06".into(),
+            category: "hmt".into(),
+            id_kind: "hk_macao_permit".into(),
+            id_number: "h12345678".into(),
+            visa_kind: "stay_permit".into(),
+            visa_expiry: "2027-05-01".into(),
+            entry_date: "2026-11-30".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn hong_kong_macao_and_taiwan_residents_carry_their_permit() {
+        let p = hk().validate(today()).expect("valid");
+        assert_eq!((p.id_number.as_str(), p.nationality.as_str(), p.category), ("H12345678", "CHN", PersonCategory::Hmt));
+        assert_eq!(p.documents.entry_date, NaiveDate::from_ymd_opt(2026, 11, 30));
+        let tw = PersonInput { id_kind: "taiwan_permit".into(), id_number: "08123456".into(), ..hk() }.validate(today()).expect("taiwan");
+        assert_eq!(tw.id_kind, IdKind::TaiwanPermit);
+        let bad = PersonInput { id_number: "X1234".into(), ..hk() }.validate(today()).expect_err("bad permit");
+        assert_eq!(bad.for_field("id_number"), Some("err.permit"));
+        let wrong = PersonInput { category: "registered".into(), ..hk() }.validate(today()).expect_err("category");
+        assert_eq!(wrong.for_field("category"), Some("err.category_document"));
+        let future = PersonInput { entry_date: "2027-01-01".into(), ..hk() }.validate(today()).expect_err("future entry");
+        assert_eq!(future.for_field("entry_date"), Some("err.date.future"));
+    }
+
+    #[test]
+    fn a_residence_permit_belongs_to_floating_population_and_needs_its_expiry() {
+        let base = PersonInput {
+            name: "李秀英".into(),
+            gender: "F".into(),
+            birth_date: "1985-03-07".into(),
+            category: "floating".into(),
+            id_kind: "rid".into(),
+            id_number: format!("44030519850307002{}", crate::ids::rid_check_char("44030519850307002").expect("c")),
+            residence_permit: "4403051985030700".into(),
+            residence_permit_expiry: "2027-03-01".into(),
+            ..Default::default()
+        };
+        let p = base.validate(today()).expect("valid");
+        assert_eq!(p.documents.residence_permit.as_deref(), Some("4403051985030700"));
+        let no_expiry = PersonInput { residence_permit_expiry: String::new(), ..base.clone() }.validate(today()).expect_err("expiry");
+        assert_eq!(no_expiry.for_field("residence_permit_expiry"), Some("err.required"));
+        let registered = PersonInput { category: "registered".into(), ..base.clone() }.validate(today()).expect_err("category");
+        assert_eq!(registered.for_field("residence_permit"), Some("err.permit_category"));
+        let visa = PersonInput { visa_kind: "L".into(), ..base }.validate(today()).expect_err("visa for a citizen");
+        assert_eq!(visa.for_field("visa_kind"), Some("err.visa_category"));
+    }
 }

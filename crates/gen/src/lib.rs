@@ -227,6 +227,7 @@ impl Gen {
             id_number,
             nationality: "CHN".into(),
             phone,
+            documents: Default::default(),
         }
     }
 
@@ -254,6 +255,7 @@ impl Gen {
             id_number: passport,
             nationality: f.nationality.into(),
             phone,
+            documents: Default::default(),
         }
     }
 }

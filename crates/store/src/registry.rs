@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use wardbook_domain::ids::Gender;
 use wardbook_domain::org::OrgCode;
-use wardbook_domain::registry::{Address, Batch, HousingKind, HousingUnit, IdKind, Person, PersonCategory, Residence};
+use wardbook_domain::registry::{Address, Batch, Documents, HousingKind, HousingUnit, IdKind, Person, PersonCategory, Residence};
 
 use crate::vault::Vault;
 use crate::{Result, Store, StoreError, new_id};
@@ -109,6 +109,21 @@ impl Store {
             Some(ct) => Some(self.open_sealed("people", "phone", id, &ct).await?),
             None => None,
         };
+        let permit_ct: Option<String> = r.try_get("residence_permit_ct")?;
+        let optional_date = |column: &str| -> Result<Option<NaiveDate>> {
+            let s: Option<String> = r.try_get(column)?;
+            s.as_deref().map(date).transpose()
+        };
+        let documents = Documents {
+            residence_permit: match permit_ct {
+                Some(ct) => Some(self.open_sealed("people", "residence_permit", id, &ct).await?),
+                None => None,
+            },
+            residence_permit_expiry: optional_date("residence_permit_expiry")?,
+            visa_kind: r.try_get("visa_kind")?,
+            visa_expiry: optional_date("visa_expiry")?,
+            entry_date: optional_date("entry_date")?,
+        };
         Ok(PersonRow {
             id,
             grid_code: r.try_get("grid_code")?,
@@ -121,6 +136,7 @@ impl Store {
                 id_number: self.open_sealed("people", "id_number", id, &id_ct).await?,
                 nationality: r.try_get("nationality")?,
                 phone,
+                documents,
             },
         })
     }
@@ -205,8 +221,9 @@ async fn insert_unit(c: &mut AnyConnection, id: i64, address_id: i64, grid: &str
 async fn insert_person(c: &mut AnyConnection, v: &Vault, id: i64, grid: &OrgCode, p: &Person, now: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO people (district_code, id, grid_code, name, gender, birth_date, category, id_kind, id_number_ct, id_number_bidx, \
-         id_last4, nationality, phone_ct, phone_bidx, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+         id_last4, nationality, phone_ct, phone_bidx, created_at, updated_at, residence_permit_ct, residence_permit_expiry, visa_kind, \
+         visa_expiry, entry_date) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18, $19, $20)",
     )
     .bind(grid.district())
     .bind(id)
@@ -223,6 +240,11 @@ async fn insert_person(c: &mut AnyConnection, v: &Vault, id: i64, grid: &OrgCode
     .bind(p.phone.as_deref().map(|ph| v.seal("people", "phone", id, ph)))
     .bind(p.phone.as_deref().map(|ph| phone_token(v, ph)))
     .bind(now)
+    .bind(p.documents.residence_permit.as_deref().map(|n| v.seal("people", "residence_permit", id, n)))
+    .bind(p.documents.residence_permit_expiry.map(|d| d.to_string()))
+    .bind(p.documents.visa_kind.clone())
+    .bind(p.documents.visa_expiry.map(|d| d.to_string()))
+    .bind(p.documents.entry_date.map(|d| d.to_string()))
     .execute(&mut *c)
     .await
     .map_err(|e| match StoreError::from(e) {
@@ -448,7 +470,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE people SET name = $1, gender = $2, birth_date = $3, category = $4, id_kind = $5, id_number_ct = $6, \
-             id_number_bidx = $7, id_last4 = $8, nationality = $9, phone_ct = $10, phone_bidx = $11, updated_at = $12 \
+             id_number_bidx = $7, id_last4 = $8, nationality = $9, phone_ct = $10, phone_bidx = $11, updated_at = $12, \
+             residence_permit_ct = $15, residence_permit_expiry = $16, visa_kind = $17, visa_expiry = $18, entry_date = $19 \
              WHERE district_code = $13 AND id = $14",
         )
         .bind(&p.name)
@@ -465,6 +488,11 @@ impl Store {
         .bind(now)
         .bind(scope.district())
         .bind(id)
+        .bind(p.documents.residence_permit.as_deref().map(|n| v.seal("people", "residence_permit", id, n)))
+        .bind(p.documents.residence_permit_expiry.map(|d| d.to_string()))
+        .bind(p.documents.visa_kind.clone())
+        .bind(p.documents.visa_expiry.map(|d| d.to_string()))
+        .bind(p.documents.entry_date.map(|d| d.to_string()))
         .execute(&mut *tx)
         .await
         .map_err(|e| match StoreError::from(e) {

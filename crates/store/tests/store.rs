@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use wardbook_domain::ids::Gender;
 use wardbook_domain::org::{OrgCode, OrgLevel};
-use wardbook_domain::registry::{AddressInput, HousingUnitInput, IdKind, Person, PersonCategory, PersonInput, ResidenceInput};
+use wardbook_domain::registry::{AddressInput, Documents, HousingUnitInput, IdKind, Person, PersonCategory, PersonInput, ResidenceInput};
 use wardbook_store::registry::{Registered, RegistryTable};
 use wardbook_store::sessions::SessionStage;
 use wardbook_store::testing::{TestDb, all};
@@ -147,10 +147,69 @@ async fn passport_holders_round_trip() {
             id_number: "C12345678".into(),
             nationality: "VNM".into(),
             phone: None,
+            documents: Documents {
+                visa_kind: Some("Z".into()),
+                visa_expiry: NaiveDate::from_ymd_opt(2027, 6, 30),
+                entry_date: NaiveDate::from_ymd_opt(2026, 11, 29),
+                ..Default::default()
+            },
         };
         let r = ResidenceInput { from: "2026-11-30".into(), to: "".into() }.validate().expect("residence");
         let Ok(Registered::NewPerson(id)) = s.person_register(&g1, unit, &p, &r, T0).await else { panic!("registered") };
         assert_eq!(s.person_get(&g1, id).await.expect("get").person, p, "{}", db.backend);
+    }
+}
+
+#[tokio::test]
+async fn residence_permits_and_travel_permits_round_trip_sealed() {
+    for db in all().await {
+        let s = &db.store;
+        let (g1, _) = two_grids(s).await;
+        let unit = unit_in(s, &g1).await;
+        let rid = format!("44030519850307002{}", wardbook_domain::ids::rid_check_char("44030519850307002").expect("c"));
+        let floating = PersonInput {
+            name: "李秀英".into(),
+            gender: "F".into(),
+            birth_date: "1985-03-07".into(),
+            category: "floating".into(),
+            id_kind: "rid".into(),
+            id_number: rid,
+            residence_permit: "JZZ4403051985".into(),
+            residence_permit_expiry: "2027-03-01".into(),
+            ..Default::default()
+        }
+        .validate(today())
+        .expect("floating");
+        let taiwan = PersonInput {
+            name: "林志玲".into(),
+            gender: "F".into(),
+            birth_date: "1974-11-29".into(),
+            category: "hmt".into(),
+            id_kind: "taiwan_permit".into(),
+            id_number: "08123456".into(),
+            visa_kind: "stay_permit".into(),
+            visa_expiry: "2027-01-31".into(),
+            entry_date: "2026-12-01".into(),
+            ..Default::default()
+        }
+        .validate(today())
+        .expect("taiwan");
+        let r = ResidenceInput { from: "2026-11-30".into(), to: "".into() }.validate().expect("residence");
+        for p in [&floating, &taiwan] {
+            let Ok(Registered::NewPerson(id)) = s.person_register(&g1, unit, p, &r, T0).await else { panic!("registered") };
+            assert_eq!(&s.person_get(&g1, id).await.expect("get").person, p, "{}", db.backend);
+        }
+        let raw: String = sqlx::query_scalar("SELECT residence_permit_ct FROM people WHERE residence_permit_ct IS NOT NULL")
+            .fetch_one(s.pool())
+            .await
+            .expect("raw");
+        assert!(!raw.contains("JZZ4403051985"));
+        let rotated = s.keys_rotate(wardbook_store::vault::Algorithm::Aes256Gcm, 10, |_| {}).await.expect("rotate");
+        let raw: String = sqlx::query_scalar("SELECT residence_permit_ct FROM people WHERE residence_permit_ct IS NOT NULL")
+            .fetch_one(s.pool())
+            .await
+            .expect("raw");
+        assert!(raw.starts_with(&format!("{}.", rotated.new_key)), "the permit is resealed on rotation");
     }
 }
 

@@ -13,7 +13,6 @@ use wardbook_domain::FieldErrors;
 use wardbook_domain::access::Permission;
 use wardbook_domain::mask;
 use wardbook_domain::org::OrgCode;
-use wardbook_domain::registry::IdKind;
 use wardbook_store::registry::PersonRow;
 
 use crate::auth::Principal;
@@ -52,11 +51,7 @@ fn columns(tr: Tr) -> Vec<String> {
 
 fn cells(tr: Tr, p: &PersonRow, whole: bool) -> Vec<String> {
     let q = &p.person;
-    let id = match (whole, q.id_kind) {
-        (true, _) => q.id_number.clone(),
-        (false, IdKind::ResidentId) => mask::id_number(&q.id_number),
-        (false, IdKind::Passport) => mask::document(&q.id_number),
-    };
+    let id = if whole { q.id_number.clone() } else { q.id_kind.masked(&q.id_number) };
     let phone = q.phone.as_deref().map(|ph| if whole { ph.to_string() } else { mask::phone(ph) }).unwrap_or_default();
     vec![
         q.name.clone(),

@@ -483,7 +483,16 @@ fn person_fields(tr: Tr, p: &PersonInput) -> Vec<FieldView> {
         FieldView::new(tr, "nationality", "person.nationality", "text", &p.nationality),
         FieldView::new(tr, "mrz", "person.mrz", "textarea", &p.mrz),
         FieldView::new(tr, "phone", "person.phone", "text", &p.phone),
+        FieldView::new(tr, "residence_permit", "person.residence_permit", "text", &p.residence_permit),
+        FieldView::new(tr, "residence_permit_expiry", "person.residence_permit_expiry", "date", &p.residence_permit_expiry),
+        FieldView::select(tr, "visa_kind", "person.visa_kind", &p.visa_kind, &visa_kinds()),
+        FieldView::new(tr, "visa_expiry", "person.visa_expiry", "date", &p.visa_expiry),
+        FieldView::new(tr, "entry_date", "person.entry_date", "date", &p.entry_date),
     ]
+}
+
+fn visa_kinds() -> Vec<(&'static str, String)> {
+    wardbook_domain::accommodation::VISA_KINDS.iter().map(|k| (*k, format!("visa.{k}"))).collect()
 }
 
 fn residence_fields(tr: Tr, r: &ResidenceInput) -> Vec<FieldView> {
@@ -601,11 +610,7 @@ async fn person_page(
     if let Ok(grid) = OrgCode::parse(&row.grid_code) {
         page.crumbs = crumbs(app, who, &grid).await;
     }
-    let id_shown = match (whole, p.id_kind) {
-        (true, _) => p.id_number.clone(),
-        (false, IdKind::ResidentId) => mask::id_number(&p.id_number),
-        (false, IdKind::Passport) => mask::document(&p.id_number),
-    };
+    let id_shown = if whole { p.id_number.clone() } else { p.id_kind.masked(&p.id_number) };
     let phone_shown = p.phone.as_deref().map(|ph| if whole { ph.to_string() } else { mask::phone(ph) }).unwrap_or_default();
     page.facts = vec![
         (tr.t("person.gender").to_string(), tr.t(&format!("gender.{}", p.gender.code())).to_string()),
@@ -616,6 +621,26 @@ async fn person_page(
         (tr.t("person.nationality").to_string(), p.nationality.clone()),
         (tr.t("person.phone").to_string(), phone_shown),
     ];
+    let d = &p.documents;
+    if let Some(permit) = &d.residence_permit {
+        let shown = if whole { permit.clone() } else { mask::document(permit) };
+        page.facts.push((tr.t("person.residence_permit").to_string(), shown));
+    }
+    let dates = [
+        ("person.residence_permit_expiry", d.residence_permit_expiry),
+        ("person.visa_expiry", d.visa_expiry),
+        ("person.entry_date", d.entry_date),
+    ];
+    if let Some(kind) = &d.visa_kind {
+        page.facts.push((tr.t("person.visa_kind").to_string(), tr.t(&format!("visa.{kind}")).to_string()));
+    }
+    for (key, date) in dates {
+        if let Some(date) = date {
+            let expired = key != "person.entry_date" && date < today(app);
+            let text = if expired { format!("{date} ({})", tr.t("person.expired")) } else { date.to_string() };
+            page.facts.push((tr.t(key).to_string(), text));
+        }
+    }
     if whole {
         page.notice = Some(tr.t("unmask.shown").to_string());
     } else if let Some(k) = errors.for_field("reason") {
@@ -679,10 +704,7 @@ pub async fn search(
         };
         app.audit(&ctx, Some(&who.account), "person.search", &format!("query:{kind}"), &format!("{} found", people.len())).await?;
         for p in people {
-            let shown = match p.person.id_kind {
-                IdKind::ResidentId => mask::id_number(&p.person.id_number),
-                IdKind::Passport => mask::document(&p.person.id_number),
-            };
+            let shown = p.person.id_kind.masked(&p.person.id_number);
             page.rows.push(Row {
                 href: format!("/people/{}", p.id),
                 cells: vec![p.person.name, tr.t("search.people").to_string(), shown],
@@ -717,6 +739,11 @@ pub async fn person_edit(State(app): State<AppState>, ctx: RequestCtx, who: Prin
         nationality: p.nationality,
         mrz: String::new(),
         phone: p.phone.unwrap_or_default(),
+        residence_permit: p.documents.residence_permit.unwrap_or_default(),
+        residence_permit_expiry: p.documents.residence_permit_expiry.map(|d| d.to_string()).unwrap_or_default(),
+        visa_kind: p.documents.visa_kind.unwrap_or_default(),
+        visa_expiry: p.documents.visa_expiry.map(|d| d.to_string()).unwrap_or_default(),
+        entry_date: p.documents.entry_date.map(|d| d.to_string()).unwrap_or_default(),
     };
     let page = form(&who, "person.edit", format!("/people/{id}/edit"), format!("/people/{id}"), |tr| person_fields(tr, &input));
     Ok(render(&page)?.into_response())

@@ -46,7 +46,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..300 {
+    for _ in 0..1000 {
         if f().await {
             return;
         }
@@ -314,7 +314,12 @@ async fn a_clue_handed_to_police_is_posted_to_the_dispatch_system_signed_and_ret
     assert_eq!(grid.post(&app, &path, &[("action", "advance"), ("note", "已入户")]).await.status(), 303);
     let tf = app.login("community.task.force").await;
     assert_eq!(tf.post(&app, &path, &[("action", "advance"), ("note", "复核属实")]).await.status(), 303);
-    wait_until("the first attempt", || async { calls.load(std::sync::atomic::Ordering::SeqCst) >= 1 }).await;
+    // The failed attempt is recorded (with its retry time) before the clock moves on.
+    wait_until("the first attempt", || async {
+        calls.load(std::sync::atomic::Ordering::SeqCst) >= 1
+            && app.store.outbox_delivered("110105", clue).await.expect("outbox").is_some_and(|(attempts, _)| attempts >= 1)
+    })
+    .await;
     app.clock.advance(Duration::seconds(31));
     wait_until("the retry", || async { !received.lock().expect("lock").is_empty() }).await;
     let (ts, sig, body) = received.lock().expect("lock")[0].clone();
