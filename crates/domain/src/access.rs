@@ -32,6 +32,8 @@ pub enum Permission {
     RegistryWrite,
     /// Show a whole ID, passport or phone number on screen, with a typed reason (audited).
     PersonUnmask,
+    /// Merge two records of the same person, and undo a merge (audited).
+    PersonMerge,
     /// Export people of an area to CSV or .xlsx, with a typed reason (audited, watermarked).
     PersonExport,
     /// Import ledgers of people and where they live.
@@ -81,6 +83,7 @@ const MATRIX: &[(Role, &[Permission])] = &[
             PersonRead,
             RegistryWrite,
             PersonUnmask,
+            PersonMerge,
             PersonExport,
             RegistryImport,
             PatrolBoard,
@@ -103,6 +106,7 @@ const MATRIX: &[(Role, &[Permission])] = &[
             PersonRead,
             RegistryWrite,
             PersonUnmask,
+            PersonMerge,
             PersonExport,
             RegistryImport,
             PatrolBoard,

@@ -57,8 +57,12 @@ pub struct RotateReport {
 
 /// Sealed columns besides the people table's two, as (table, column without `_ct`): constants,
 /// never user text, so they may be spliced into SQL.
-const SINGLE_SEALED: [(&str, &str); 4] =
-    [("people", "residence_permit"), ("accommodation_registrations", "visa_number"), ("tip_reporters", "contact"), ("patrol_photos", "bytes")];
+const SINGLE_SEALED: [(&str, &str); 4] = [
+    ("people", "residence_permit"),
+    ("accommodation_registrations", "visa_number"),
+    ("tip_reporters", "contact"),
+    ("patrol_photos", "bytes"),
+];
 
 impl Store {
     /// Picks up keys another process added (a rotation run from the CLI).

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod clues;
 pub mod import;
 pub mod keys;
+pub mod merges;
 pub mod org;
 pub mod patrols;
 pub mod registry;

@@ -37,6 +37,8 @@ pub struct PersonRow {
     pub id: i64,
     pub grid_code: String,
     pub person: Person,
+    /// Set when this record was merged into another (the same person): the record that lives on.
+    pub merged_into: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +128,7 @@ impl Store {
         };
         Ok(PersonRow {
             id,
+            merged_into: r.try_get("merged_into")?,
             grid_code: r.try_get("grid_code")?,
             person: Person {
                 name: r.try_get("name")?,
@@ -517,13 +520,17 @@ impl Store {
                 // A bare number may be any kind of document: try each kind's token.
                 let tokens: Vec<String> = IdKind::ALL.iter().map(|k| id_token(v, *k, n)).collect();
                 let sql = format!(
-                    "SELECT p.* FROM people p WHERE p.district_code = $1 AND p.id_number_bidx IN ($3, $4) AND {PERSON_VISIBLE} LIMIT $5"
+                    "SELECT p.* FROM people p WHERE p.district_code = $1 AND p.id_number_bidx IN ($3, $4, $5, $6) AND {PERSON_VISIBLE} \
+                     AND p.merged_into IS NULL LIMIT $7"
                 );
+                let token = |i: usize| tokens.get(i).unwrap_or(&tokens[0]).clone();
                 let rows = sqlx::query(AssertSqlSafe(sql))
                     .bind(scope.district())
                     .bind(like(scope))
-                    .bind(&tokens[0])
-                    .bind(tokens.get(1).unwrap_or(&tokens[0]))
+                    .bind(token(0))
+                    .bind(token(1))
+                    .bind(token(2))
+                    .bind(token(3))
                     .bind(limit)
                     .fetch_all(&self.pool)
                     .await?;
@@ -535,7 +542,7 @@ impl Store {
                 // Driven from the term index: a correlated EXISTS would walk the whole district.
                 let sql = format!(
                     "SELECT p.* FROM person_terms t JOIN people p ON p.district_code = t.district_code AND p.id = t.person_id \
-                     WHERE t.district_code = $1 AND t.term = $3 AND {PERSON_VISIBLE} ORDER BY t.person_id LIMIT $4"
+                     WHERE t.district_code = $1 AND t.term = $3 AND {PERSON_VISIBLE} AND p.merged_into IS NULL ORDER BY t.person_id LIMIT $4"
                 );
                 let rows = sqlx::query(AssertSqlSafe(sql))
                     .bind(scope.district())
@@ -547,7 +554,9 @@ impl Store {
                 return self.people_from_rows(&rows).await;
             }
         };
-        let sql = format!("SELECT p.* FROM people p WHERE p.district_code = $1 AND {filter} AND {PERSON_VISIBLE} ORDER BY p.name LIMIT $4");
+        let sql = format!(
+            "SELECT p.* FROM people p WHERE p.district_code = $1 AND {filter} AND {PERSON_VISIBLE} AND p.merged_into IS NULL ORDER BY p.name LIMIT $4"
+        );
         let rows =
             sqlx::query(AssertSqlSafe(sql)).bind(scope.district()).bind(like(scope)).bind(value).bind(limit).fetch_all(&self.pool).await?;
         self.people_from_rows(&rows).await
@@ -555,7 +564,9 @@ impl Store {
 
     /// People visible under `scope` with ids after `after`, in id order: one page of an export.
     pub async fn people_page(&self, scope: &OrgCode, after: i64, limit: i64) -> Result<Vec<PersonRow>> {
-        let sql = format!("SELECT p.* FROM people p WHERE p.district_code = $1 AND p.id > $3 AND {PERSON_VISIBLE} ORDER BY p.id LIMIT $4");
+        let sql = format!(
+            "SELECT p.* FROM people p WHERE p.district_code = $1 AND p.id > $3 AND {PERSON_VISIBLE} AND p.merged_into IS NULL ORDER BY p.id LIMIT $4"
+        );
         let rows =
             sqlx::query(AssertSqlSafe(sql)).bind(scope.district()).bind(like(scope)).bind(after).bind(limit).fetch_all(&self.pool).await?;
         self.people_from_rows(&rows).await

@@ -551,3 +551,40 @@ async fn pi_inventory_matches_the_schema() {
     }
     assert!(checked > 25);
 }
+
+#[tokio::test]
+async fn merging_two_records_keeps_both_histories_and_undo_puts_back_exactly_what_moved() {
+    for db in all().await {
+        let s = &db.store;
+        let (g1, g2) = two_grids(s).await;
+        let (u1, u2) = (unit_in(s, &g1).await, unit_in(s, &g2).await);
+        let rid = |body: &str| format!("{body}{}", wardbook_domain::ids::rid_check_char(body).expect("c"));
+        let a = person("王建国", &rid("11010519800101001"), "1980-01-01", "M");
+        // The same man, registered again elsewhere under a mistyped number.
+        let b = person("王建国", &rid("11010519800101003"), "1980-01-01", "M");
+        let r = |from: &str| ResidenceInput { from: from.into(), to: "".into() }.validate().expect("residence");
+        let Ok(Registered::NewPerson(kept)) = s.person_register(&g1, u1, &a, &r("2020-01-01"), T0).await else { panic!("a") };
+        let Ok(Registered::NewPerson(absorbed)) = s.person_register(&g2, u2, &b, &r("2023-06-01"), T0).await else { panic!("b") };
+        let community = code("110105001024");
+        assert!(s.person_merge(&g1, kept, absorbed, "同一人", 7, T0).await.is_err(), "grid 1 cannot reach grid 2's record");
+        let merge = s.person_merge(&community, kept, absorbed, "同一人，身份证号录错", 7, T0 + 1).await.expect("merge");
+        let history = s.residences_of_person(&community, kept).await.expect("history");
+        assert_eq!(history.len(), 2, "both histories on the kept record ({})", db.backend);
+        assert_eq!(s.person_get(&community, absorbed).await.expect("absorbed").merged_into, Some(kept));
+        let q = wardbook_domain::search::classify("王建国").expect("query");
+        let found: Vec<i64> = s.people_search(&community, &q, 10).await.expect("search").into_iter().map(|p| p.id).collect();
+        assert_eq!(found, vec![kept], "the absorbed record no longer turns up");
+        assert!(s.person_merge(&community, kept, absorbed, "again", 7, T0).await.is_err(), "merged once");
+
+        // After the merge the kept record gains a residence of its own; undo must not take it.
+        s.person_register(&g1, u1, &a, &r("2026-01-01"), T0 + 2).await.expect("new residence");
+        let undone = s.person_unmerge(&community, merge, 8, T0 + 3).await.expect("undo");
+        assert_eq!(undone.moved.residences.len(), 1);
+        assert_eq!(s.residences_of_person(&community, kept).await.expect("kept").len(), 2);
+        assert_eq!(s.residences_of_person(&community, absorbed).await.expect("absorbed").len(), 1);
+        assert_eq!(s.person_get(&community, absorbed).await.expect("absorbed").merged_into, None);
+        assert!(s.person_unmerge(&community, merge, 8, T0 + 4).await.is_err(), "undone once");
+        let merges = s.merges_of(&community, kept).await.expect("merges");
+        assert_eq!((merges.len(), merges[0].undone_at), (1, Some(T0 + 3)));
+    }
+}

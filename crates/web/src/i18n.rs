@@ -120,6 +120,7 @@ mod tests {
             include_str!("pages/patrols.rs"),
             include_str!("pages/registry.rs"),
             include_str!("pages/accommodation.rs"),
+            include_str!("pages/merges.rs"),
             include_str!("views.rs"),
             include_str!("../templates/clue.html"),
             include_str!("../templates/patrol.html"),

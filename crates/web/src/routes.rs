@@ -13,7 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use wardbook_domain::access::Permission::{self, *};
 
-use crate::pages::{accommodation, admin, clues, export, import, patrols, registry, session};
+use crate::pages::{accommodation, admin, clues, export, import, merges, patrols, registry, session};
 use crate::{AppState, RequestCtx, WebError, auth};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +80,10 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r("POST", "/accommodation/export", Perm(PersonExport), post(accommodation::export)),
         r("GET", "/people/{id}", Perm(PersonRead), get(registry::person_view)),
         r("POST", "/people/{id}/unmask", Perm(PersonUnmask), post(registry::person_unmask)),
+        r("GET", "/people/{id}/merge", Perm(PersonMerge), get(merges::merge_page)),
+        r("POST", "/people/{id}/merge", Perm(PersonMerge), post(merges::merge)),
+        r("GET", "/merges/{id}/undo", Perm(PersonMerge), get(merges::undo_page)),
+        r("POST", "/merges/{id}/undo", Perm(PersonMerge), post(merges::undo)),
         r("GET", "/search", Perm(HousingRead), get(registry::search)),
         r("GET", "/people/{id}/edit", Perm(RegistryWrite), get(registry::person_edit)),
         r("POST", "/people/{id}/edit", Perm(RegistryWrite), post(registry::person_update)),

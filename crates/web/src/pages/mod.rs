@@ -5,6 +5,7 @@ pub mod admin;
 pub mod clues;
 pub mod export;
 pub mod import;
+pub mod merges;
 pub mod patrols;
 pub mod registry;
 pub mod session;

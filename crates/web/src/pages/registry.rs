@@ -665,6 +665,23 @@ async fn person_page(
     if can_write {
         page.actions.push(Link { href: format!("/people/{id}/edit"), text: tr.t("person.edit").to_string() });
     }
+    page.facts.insert(0, (tr.t("person.record").to_string(), id.to_string()));
+    if let Some(kept) = row.merged_into {
+        page.notice = Some(format!("{} {kept}", tr.t("merge.absorbed_into")));
+        page.actions.push(Link { href: format!("/people/{kept}"), text: tr.t("merge.go_to_kept").to_string() });
+    } else if who.account.role.can(Permission::PersonMerge) {
+        page.actions.push(Link { href: format!("/people/{id}/merge"), text: tr.t("merge.title").to_string() });
+    }
+    for m in app.store.merges_of(scope, id).await? {
+        let text = match m.undone_at {
+            Some(_) => format!("{} ← {} ({})", m.kept_id, m.absorbed_id, tr.t("merge.undone")),
+            None => format!("{} ← {}: {}", m.kept_id, m.absorbed_id, m.reason),
+        };
+        page.facts.push((tr.t("merge.history").to_string(), text));
+        if m.undone_at.is_none() && who.account.role.can(Permission::PersonMerge) {
+            page.actions.push(Link { href: format!("/merges/{}/undo", m.id), text: tr.t("merge.undo").to_string() });
+        }
+    }
     Ok(page)
 }
 

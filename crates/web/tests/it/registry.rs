@@ -318,3 +318,58 @@ async fn whole_numbers_need_the_permission_and_a_reason_and_are_audited() {
     assert_eq!(row.entry.purpose, "线索核查 2026-118 号");
     assert_eq!(row.entry.login, "community.police");
 }
+
+#[tokio::test]
+async fn the_task_force_merges_a_duplicate_and_undoes_it_with_reasons_in_the_audit_log() {
+    let app = crate::harness::spawn_app().await;
+    let tf = app.login("community.task.force").await;
+    let f = &app.grid1;
+    // The same woman registered a second time in the unit, under a mistyped number.
+    let body17 = "44030519850307004";
+    let typo = format!("{body17}{}", wardbook_domain::ids::rid_check_char(body17).expect("c"));
+    let r = tf
+        .post(
+            &app,
+            &format!("/units/{}/people/new", f.unit),
+            &[
+                ("name", "李秀英"),
+                ("gender", "F"),
+                ("birth_date", "1985-03-07"),
+                ("category", "floating"),
+                ("id_kind", "rid"),
+                ("id_number", &typo),
+                ("from", "2026-01-01"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303, "second record made");
+    let scope = wardbook_domain::org::OrgCode::parse(crate::harness::COMMUNITY).expect("c");
+    let q = wardbook_domain::search::classify("李秀英").expect("q");
+    let ids: Vec<i64> = app.store.people_search(&scope, &q, 10).await.expect("search").into_iter().map(|p| p.id).collect();
+    let other = *ids.iter().find(|i| **i != f.person).expect("the duplicate");
+
+    let no_reason = tf.post(&app, &format!("/people/{}/merge", f.person), &[("other", &other.to_string()), ("reason", "")]).await;
+    assert_eq!(no_reason.status(), 422);
+    let grid2 = app.login("grid2").await;
+    assert_eq!(grid2.get(&app, &format!("/people/{}/merge", f.person)).await.status(), 403, "grid workers do not merge");
+    let merged = tf
+        .post(&app, &format!("/people/{}/merge", f.person), &[("other", &other.to_string()), ("reason", "同一人，身份证号录入错误")])
+        .await;
+    assert_eq!(merged.status(), 303);
+    let kept = tf.get(&app, &format!("/people/{}", f.person)).await.text().await.expect("kept");
+    assert!(kept.contains("2026-01-01") && kept.contains("2025-03-01"), "both histories on the kept record");
+    let absorbed = tf.get(&app, &format!("/people/{other}")).await.text().await.expect("absorbed");
+    assert!(absorbed.contains("本记录已并入记录"));
+    let entries = app.store.audit_recent(10, "person.merge").await.expect("audit");
+    assert_eq!(entries[0].entry.purpose, "同一人，身份证号录入错误");
+
+    let merge_id = {
+        let at = kept.find("/merges/").expect("an undo link") + 8;
+        kept[at..].chars().take_while(char::is_ascii_digit).collect::<String>()
+    };
+    let undo = tf.post(&app, &format!("/merges/{merge_id}/undo"), &[("reason", "核实后确为两人")]).await;
+    assert_eq!(undo.status(), 303);
+    let again = tf.get(&app, &format!("/people/{other}")).await.text().await.expect("restored");
+    assert!(!again.contains("本记录已并入记录") && again.contains("2026-01-01"), "the duplicate lives again with its own residence");
+    assert_eq!(app.audit_count("person.unmerge").await, 1);
+}
