@@ -14,6 +14,7 @@ pub mod password;
 pub mod patrol;
 pub mod registry;
 pub mod search;
+pub mod tenancy;
 pub mod tip;
 pub mod validation;
 

@@ -12,6 +12,7 @@ pub mod org;
 pub mod patrols;
 pub mod registry;
 pub mod sessions;
+pub mod tenancy;
 pub mod testing;
 pub mod vault;
 

@@ -1,5 +1,5 @@
 //! Merging two records of the same person (一人一码) and undoing it. A merge moves the absorbed
-//! record's residences, accommodation registrations and clues to the kept record and marks the
+//! record's residences, accommodation registrations, clues, employment and contracts to the kept record and marks the
 //! absorbed one; it writes down exactly which rows moved, and an undo moves exactly those back.
 //! Both records must lie in the caller's scope; nothing is deleted.
 
@@ -10,13 +10,23 @@ use crate::{Result, Store, StoreError, new_id};
 
 /// The tables whose `person_id` a merge moves, with what the merge row calls them. Constants,
 /// spliced into SQL, never user text.
-const MOVED: [(&str, &str); 3] = [("residences", "residences"), ("accommodation_registrations", "accommodation"), ("clues", "clues")];
+const MOVED: [(&str, &str); 5] = [
+    ("residences", "residences"),
+    ("accommodation_registrations", "accommodation"),
+    ("clues", "clues"),
+    ("establishment_people", "ties"),
+    ("rental_contracts", "contracts"),
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
 pub struct Moved {
     pub residences: Vec<i64>,
     pub accommodation: Vec<i64>,
     pub clues: Vec<i64>,
+    #[serde(default)]
+    pub ties: Vec<i64>,
+    #[serde(default)]
+    pub contracts: Vec<i64>,
 }
 
 impl Moved {
@@ -24,6 +34,8 @@ impl Moved {
         match name {
             "residences" => &mut self.residences,
             "accommodation" => &mut self.accommodation,
+            "ties" => &mut self.ties,
+            "contracts" => &mut self.contracts,
             _ => &mut self.clues,
         }
     }
@@ -31,6 +43,8 @@ impl Moved {
         match name {
             "residences" => &self.residences,
             "accommodation" => &self.accommodation,
+            "ties" => &self.ties,
+            "contracts" => &self.contracts,
             _ => &self.clues,
         }
     }

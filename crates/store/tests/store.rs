@@ -588,3 +588,65 @@ async fn merging_two_records_keeps_both_histories_and_undo_puts_back_exactly_wha
         assert_eq!((merges.len(), merges[0].undone_at), (1, Some(T0 + 3)));
     }
 }
+
+#[tokio::test]
+async fn establishments_tenancy_chains_and_contracts_round_trip() {
+    use wardbook_domain::tenancy::{ContractInput, EstablishmentInput, PartyInput, TieInput};
+    for db in all().await {
+        let s = &db.store;
+        let (g1, g2) = two_grids(s).await;
+        let unit = unit_in(s, &g1).await;
+        let address = s.unit_get(&g1, unit).await.expect("unit").address_id;
+        let rid = |body: &str| format!("{body}{}", wardbook_domain::ids::rid_check_char(body).expect("c"));
+        let p = person("周强", &rid("11010519900505001"), "1990-05-05", "M");
+        let r = ResidenceInput { from: "2026-01-01".into(), to: "".into() }.validate().expect("r");
+        let Ok(Registered::NewPerson(tenant)) = s.person_register(&g1, unit, &p, &r, T0).await else { panic!("person") };
+
+        let e = EstablishmentInput {
+            kind: "employer".into(),
+            name: "建国路餐饮有限公司".into(),
+            credit_code: "91350100M000100Y43".into(),
+            contact_name: "王经理".into(),
+            contact_phone: "13900001111".into(),
+        }
+        .validate()
+        .expect("establishment");
+        let est = s.establishment_create(&g1, address, &e, T0).await.expect("create");
+        assert_eq!(s.establishment_get(&g1, est).await.expect("get").establishment, e, "{}", db.backend);
+        assert!(matches!(s.establishment_get(&g2, est).await, Err(StoreError::NotFound)));
+        let tie = TieInput { person_id: tenant.to_string(), relation: "employed".into(), from: "2026-02-01".into(), to: "".into() }
+            .validate()
+            .expect("tie");
+        s.tie_add(&g1, est, &tie, T0).await.expect("tie");
+        let ties = s.ties_of(&g1, est).await.expect("ties");
+        assert_eq!((ties.len(), ties[0].person_name.as_str()), (1, "周强"));
+
+        let party = |role: &str, name: &str| {
+            PartyInput { role: role.into(), name: name.into(), phone: "13700002222".into(), ..Default::default() }
+                .validate()
+                .expect("party")
+        };
+        assert!(matches!(s.party_add(&g1, unit, &party("sub_landlord", "二房东"), T0).await, Err(StoreError::Conflict("chain"))));
+        s.party_add(&g1, unit, &party("owner", "业主张"), T0).await.expect("owner");
+        s.party_add(&g1, unit, &party("landlord", "房东李"), T0).await.expect("landlord");
+        s.party_add(&g1, unit, &party("sub_landlord", "二房东赵"), T0).await.expect("sub-landlord");
+        let chain: Vec<String> = s.parties_of(&g1, unit).await.expect("chain").into_iter().map(|p| p.party.name).collect();
+        assert_eq!(chain, ["业主张", "房东李", "二房东赵"]);
+        let raw: Vec<String> = sqlx::query_scalar("SELECT phone_ct FROM housing_parties").fetch_all(s.pool()).await.expect("raw");
+        assert!(raw.iter().all(|r| !r.contains("13700002222")));
+
+        let c = ContractInput { person_id: tenant.to_string(), start: "2026-01-01".into(), end: "2026-12-31".into(), filed: None }
+            .validate()
+            .expect("contract");
+        s.contract_add(&g1, unit, &c, T0).await.expect("contract");
+        let stranger = ContractInput {
+            person_id: "12345".into(),
+            ..ContractInput { person_id: String::new(), start: "2026-01-01".into(), end: "2026-12-31".into(), filed: None }
+        }
+        .validate()
+        .expect("c");
+        assert!(s.contract_add(&g1, unit, &stranger, T0).await.is_err(), "only an occupant signs");
+        let contracts = s.contracts_of(&g1, unit).await.expect("contracts");
+        assert_eq!((contracts.len(), contracts[0].contract.filed, contracts[0].person_name.as_str()), (1, false, "周强"));
+    }
+}

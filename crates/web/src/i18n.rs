@@ -98,6 +98,7 @@ mod tests {
             include_str!("../../domain/src/clue.rs"),
             include_str!("../../domain/src/patrol.rs"),
             include_str!("../../domain/src/tip.rs"),
+            include_str!("../../domain/src/tenancy.rs"),
         ];
         let mut found = 0;
         for src in sources {
@@ -121,6 +122,7 @@ mod tests {
             include_str!("pages/registry.rs"),
             include_str!("pages/accommodation.rs"),
             include_str!("pages/merges.rs"),
+            include_str!("pages/tenancy.rs"),
             include_str!("views.rs"),
             include_str!("../templates/clue.html"),
             include_str!("../templates/patrol.html"),
@@ -141,6 +143,13 @@ mod tests {
         keys.extend(Outcome::ALL.iter().map(|s| format!("outcome.{}", s.code())));
         keys.extend(Source::ALL.iter().map(|s| format!("source.{}", s.code())));
         keys.extend(DismissReason::ALL.iter().map(|s| format!("dismiss.{}", s.code())));
+        use wardbook_domain::tenancy::{EstablishmentKind, PartyRole, Relation};
+        keys.extend(EstablishmentKind::ALL.iter().map(|s| format!("establishment.kind.{}", s.code())));
+        keys.extend(PartyRole::ALL.iter().map(|s| format!("party.role.{}", s.code())));
+        keys.extend(Relation::ALL.iter().map(|s| format!("tie.{}", s.code())));
+        keys.extend(["patrol_visits", "clues"].iter().map(|s| format!("unit.activity.{s}")));
+        keys.extend(wardbook_domain::registry::PersonCategory::ALL.iter().map(|s| format!("category.{}", s.code())));
+        keys.extend(wardbook_domain::registry::IdKind::ALL.iter().map(|s| format!("id_kind.{}", s.code())));
         for s in [Stage::InitialCheck, Stage::Recheck, Stage::Disposal] {
             for prefix in ["clue.findings", "clue.do", "clue.done"] {
                 keys.push(format!("{prefix}.{}", s.code()));

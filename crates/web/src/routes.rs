@@ -13,7 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use wardbook_domain::access::Permission::{self, *};
 
-use crate::pages::{accommodation, admin, clues, export, import, merges, patrols, registry, session};
+use crate::pages::{accommodation, admin, clues, export, import, merges, patrols, registry, session, tenancy};
 use crate::{AppState, RequestCtx, WebError, auth};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,15 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r("GET", "/addresses/{id}/units/new", Perm(RegistryWrite), get(registry::unit_new)),
         r("POST", "/addresses/{id}/units/new", Perm(RegistryWrite), post(registry::unit_create)),
         r("GET", "/units/{id}", Perm(HousingRead), get(registry::unit_view)),
+        r("GET", "/units/{id}/parties/new", Perm(RegistryWrite), get(tenancy::party_new)),
+        r("POST", "/units/{id}/parties/new", Perm(RegistryWrite), post(tenancy::party_create)),
+        r("GET", "/units/{id}/contracts/new", Perm(RegistryWrite), get(tenancy::contract_new)),
+        r("POST", "/units/{id}/contracts/new", Perm(RegistryWrite), post(tenancy::contract_create)),
+        r("GET", "/addresses/{id}/establishments/new", Perm(RegistryWrite), get(tenancy::establishment_new)),
+        r("POST", "/addresses/{id}/establishments/new", Perm(RegistryWrite), post(tenancy::establishment_create)),
+        r("GET", "/establishments/{id}", Perm(HousingRead), get(tenancy::establishment_view)),
+        r("GET", "/establishments/{id}/people/new", Perm(RegistryWrite), get(tenancy::tie_new)),
+        r("POST", "/establishments/{id}/people/new", Perm(RegistryWrite), post(tenancy::tie_create)),
         r("GET", "/units/{id}/edit", Perm(RegistryWrite), get(registry::unit_edit)),
         r("POST", "/units/{id}/edit", Perm(RegistryWrite), post(registry::unit_update)),
         r("GET", "/units/{id}/people/new", Perm(RegistryWrite), get(registry::person_new)),

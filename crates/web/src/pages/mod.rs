@@ -9,3 +9,4 @@ pub mod merges;
 pub mod patrols;
 pub mod registry;
 pub mod session;
+pub mod tenancy;

@@ -277,7 +277,13 @@ pub async fn address_view(State(app): State<AppState>, ctx: RequestCtx, who: Pri
         ];
         p.rows.push(Row { href: format!("/units/{}", u.id), cells, flag: over, action: None });
     }
+    for e in app.store.establishments_at(scope, id).await? {
+        let kind = tr.t(&format!("establishment.kind.{}", e.establishment.kind.code())).to_string();
+        p.facts.push((tr.t("establishment.title").to_string(), format!("{} ({kind})", e.establishment.name)));
+        p.actions.push(Link { href: format!("/establishments/{}", e.id), text: e.establishment.name.clone() });
+    }
     if who.account.role.can(Permission::RegistryWrite) {
+        p.actions.push(Link { href: format!("/addresses/{id}/establishments/new"), text: tr.t("establishment.new").to_string() });
         p.actions.push(Link { href: format!("/addresses/{id}/units/new"), text: tr.t("address.add_unit").to_string() });
         p.actions.push(Link { href: format!("/addresses/{id}/edit"), text: tr.t("address.edit").to_string() });
     }
@@ -406,6 +412,25 @@ pub async fn unit_view(State(app): State<AppState>, ctx: RequestCtx, who: Princi
     if u.occupants > u.unit.capacity {
         p.notice = Some(tr.t("unit.over_capacity").to_string());
     }
+    // 一户一档: who stands behind the unit, its contracts, and what patrols and clues found here.
+    for party in app.store.parties_of(scope, id).await? {
+        let q = &party.party;
+        let phone = q.phone.as_deref().map(mask::phone).unwrap_or_default();
+        let since = q.since.map(|d| format!(" · {} {d}", tr.t("party.since"))).unwrap_or_default();
+        p.facts.push((tr.t(&format!("party.role.{}", q.role.code())).to_string(), format!("{} {phone}{since}", q.name)));
+    }
+    if who.account.role.can(Permission::PersonRead) {
+        for c in app.store.contracts_of(scope, id).await? {
+            let filed = tr.t(if c.contract.filed { "contract.filed" } else { "contract.not_filed" });
+            p.facts.push((
+                tr.t("contract.title").to_string(),
+                format!("{} {} – {} · {filed}", c.person_name, c.contract.start, c.contract.end),
+            ));
+        }
+    }
+    for (kind, n) in app.store.unit_activity(scope, id).await? {
+        p.facts.push((tr.t(&format!("unit.activity.{kind}")).to_string(), n.to_string()));
+    }
     if who.account.role.can(Permission::PersonRead) {
         // Listing who lives here is a read of personal data: audited before it is shown.
         app.audit(&ctx, Some(&who.account), "unit.residents.view", &format!("unit:{id}"), "ok").await?;
@@ -427,6 +452,8 @@ pub async fn unit_view(State(app): State<AppState>, ctx: RequestCtx, who: Princi
         p.actions.push(Link { href: format!("/units/{id}/people/new"), text: tr.t("unit.add_person").to_string() });
         p.actions.push(Link { href: format!("/units/{id}/accommodation/new"), text: tr.t("accommodation.title").to_string() });
         p.actions.push(Link { href: format!("/units/{id}/edit"), text: tr.t("unit.edit").to_string() });
+        p.actions.push(Link { href: format!("/units/{id}/parties/new"), text: tr.t("party.new").to_string() });
+        p.actions.push(Link { href: format!("/units/{id}/contracts/new"), text: tr.t("contract.new").to_string() });
     }
     Ok(render(&p)?.into_response())
 }

@@ -24,6 +24,8 @@ fn concrete(app: &App, path: &str, victim_account: i64) -> String {
         f.patrol.to_string()
     } else if path.starts_with("/drills/") {
         f.drill.to_string()
+    } else if path.starts_with("/establishments/") {
+        f.establishment.to_string()
     } else {
         f.residence.to_string()
     };

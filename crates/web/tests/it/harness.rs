@@ -38,6 +38,8 @@ pub struct Fixture {
     /// A finished patrol of grid 1, and a drill of the community.
     pub patrol: i64,
     pub drill: i64,
+    /// An employer at the fixture's building.
+    pub establishment: i64,
 }
 
 pub struct App {
@@ -141,7 +143,12 @@ async fn fixture(store: &Store, grid: &str, now: i64, worker: i64) -> Fixture {
     let patrol = store.patrol_start(&g, worker, now).await.expect("patrol");
     store.patrol_end(&g, patrol, worker, now).await.expect("patrol ends");
     let drill = store.drill_start(&OrgCode::parse(COMMUNITY).expect("c"), "演练", worker, now).await.expect("drill");
-    Fixture { address, unit, person, residence, clue, closed_clue, patrol, drill }
+    let employer =
+        wardbook_domain::tenancy::EstablishmentInput { kind: "employer".into(), name: "光华路餐馆".into(), ..Default::default() }
+            .validate()
+            .expect("establishment");
+    let establishment = store.establishment_create(&g, address, &employer, now).await.expect("establishment");
+    Fixture { address, unit, person, residence, clue, closed_clue, patrol, drill, establishment }
 }
 
 pub fn client() -> reqwest::Client {

@@ -373,3 +373,58 @@ async fn the_task_force_merges_a_duplicate_and_undoes_it_with_reasons_in_the_aud
     assert!(!again.contains("本记录已并入记录") && again.contains("2026-01-01"), "the duplicate lives again with its own residence");
     assert_eq!(app.audit_count("person.unmerge").await, 1);
 }
+
+#[tokio::test]
+async fn a_unit_keeps_its_chain_contracts_and_establishments_in_one_file() {
+    let app = crate::harness::spawn_app().await;
+    let f = &app.grid1;
+    let grid = app.login("grid1").await;
+    let party =
+        |role: &'static str, name: &'static str| [("role", role), ("name", name), ("phone", "13700002222"), ("since", "2024-01-01")];
+    let early = grid.post(&app, &format!("/units/{}/parties/new", f.unit), &party("sub_landlord", "二房东赵")).await;
+    assert_eq!(early.status(), 422, "a sub-landlord needs a landlord first");
+    assert!(early.text().await.expect("body").contains("id=\"error-role\""));
+    for (role, name) in [("owner", "业主张"), ("landlord", "房东李"), ("sub_landlord", "二房东赵")] {
+        assert_eq!(grid.post(&app, &format!("/units/{}/parties/new", f.unit), &party(role, name)).await.status(), 303, "{role}");
+    }
+    let person = f.person.to_string();
+    let c = grid
+        .post(
+            &app,
+            &format!("/units/{}/contracts/new", f.unit),
+            &[("person_id", person.as_str()), ("start", "2025-03-01"), ("end", "2026-02-28"), ("filed", "on")],
+        )
+        .await;
+    assert_eq!(c.status(), 303);
+    let unit = grid.get(&app, &format!("/units/{}", f.unit)).await.text().await.expect("unit");
+    for want in ["业主张", "房东李", "二房东赵", "137****2222", "已备案", "巡查记录", "线索"] {
+        assert!(unit.contains(want), "the unit's file shows {want}");
+    }
+    assert!(!unit.contains("13700002222"), "phones masked");
+
+    let e = grid
+        .post(
+            &app,
+            &format!("/addresses/{}/establishments/new", f.address),
+            &[("kind", "homestay"), ("name", "光华民宿"), ("credit_code", "91350100M000100Y44")],
+        )
+        .await;
+    assert_eq!(e.status(), 422, "a wrong credit code is refused");
+    let e = grid
+        .post(
+            &app,
+            &format!("/addresses/{}/establishments/new", f.address),
+            &[("kind", "homestay"), ("name", "光华民宿"), ("credit_code", "91350100M000100Y43")],
+        )
+        .await;
+    assert_eq!(e.status(), 303);
+    let page = e.headers().get("location").and_then(|l| l.to_str().ok()).expect("to the establishment").to_string();
+    let tie = grid
+        .post(&app, &format!("{page}/people/new"), &[("person_id", person.as_str()), ("relation", "hosted"), ("from", "2026-12-01")])
+        .await;
+    assert_eq!(tie.status(), 303);
+    let est = grid.get(&app, &page).await.text().await.expect("establishment");
+    assert!(est.contains("李秀英") && est.contains("入住"), "the homestay lists its guest");
+    let other = app.login("grid2").await;
+    assert_eq!(other.get(&app, &page).await.status(), 404, "another grid's establishment is not found");
+}
