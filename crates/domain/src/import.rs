@@ -23,6 +23,7 @@ macro_rules! fields {
 
 fields! {
     GridCode = "grid_code" ["网格代码", "网格编码", "所属网格", "grid"],
+    FullAddress = "address" ["地址", "详细地址", "居住地址", "现住址", "住址", "full_address"],
     Road = "road" ["街路巷", "道路", "街道路巷", "路"],
     Number = "number" ["门牌号", "门牌", "号"],
     Building = "building" ["楼栋", "楼号", "楼栋号"],
@@ -78,8 +79,15 @@ impl Mapping {
         Mapping { columns: codes.iter().map(|c| Field::ALL.iter().copied().find(|f| f.code() == *c)).collect() }
     }
 
+    /// Required fields no column holds. A full-address column stands in for road, number and room.
     pub fn missing(&self) -> Vec<Field> {
-        REQUIRED.iter().copied().filter(|f| !self.columns.contains(&Some(*f))).collect()
+        let full = self.columns.contains(&Some(Field::FullAddress));
+        REQUIRED
+            .iter()
+            .copied()
+            .filter(|f| !(full && matches!(f, Field::Road | Field::Number | Field::Room)))
+            .filter(|f| !self.columns.contains(&Some(*f)))
+            .collect()
     }
 
     fn column_of(&self, f: Field) -> Option<usize> {
@@ -138,6 +146,9 @@ fn label_to_code(field: Field, raw: &str) -> String {
         (Field::HousingKind, "宿舍" | "集体宿舍") => "dormitory",
         (Field::HousingKind, "空置" | "空置房") => "vacant",
         (Field::HousingKind, "商用" | "经营") => "commercial",
+        (Field::Category, "港澳台" | "港澳台居民") => "hmt",
+        (Field::IdKind, "港澳居民来往内地通行证" | "港澳通行证") => "hk_macao_permit",
+        (Field::IdKind, "台湾居民来往大陆通行证" | "台胞证") => "taiwan_permit",
         _ => return v.to_string(),
     };
     code.to_string()
@@ -155,16 +166,30 @@ pub fn validate_row(mapping: &Mapping, cells: &[String], today: NaiveDate) -> Re
         }
     };
     let or = |v: String, default: &str| if v.is_empty() { default.to_string() } else { v };
+    // A ledger with one address column: split it; what cannot be split goes back to a person.
+    let full = get(Field::FullAddress);
+    let mut split = crate::address_text::ParsedAddress::default();
+    let mut unsplit = None;
+    if get(Field::Road).is_empty() && get(Field::Number).is_empty() && !full.is_empty() {
+        match crate::address_text::parse(&full) {
+            Ok(p) => split = p,
+            Err(k) => unsplit = Some(k),
+        }
+    }
+    let pick = |f: Field, from_text: &str| {
+        let v = get(f);
+        if v.is_empty() { from_text.to_string() } else { v }
+    };
     let address = AddressInput {
         grid_code: get(Field::GridCode),
-        road: get(Field::Road),
-        number: get(Field::Number),
-        building: get(Field::Building),
+        road: pick(Field::Road, &split.road),
+        number: pick(Field::Number, &split.number),
+        building: pick(Field::Building, &split.building),
     };
     let unit = HousingUnitInput {
-        unit: get(Field::Unit),
-        floor: get(Field::Floor),
-        room: get(Field::Room),
+        unit: pick(Field::Unit, &split.unit),
+        floor: pick(Field::Floor, &split.floor),
+        room: pick(Field::Room, &split.room),
         kind: or(get(Field::HousingKind), "rental"),
         capacity: or(get(Field::Capacity), "0"),
     };
@@ -184,11 +209,15 @@ pub fn validate_row(mapping: &Mapping, cells: &[String], today: NaiveDate) -> Re
     let residence = ResidenceInput { from: get(Field::From), to: get(Field::To) };
     let results = (address.validate(), unit.validate(), person.validate(today), residence.validate());
     match results {
-        (Ok(address), Ok(unit), Ok(person), Ok(residence)) => Ok(LedgerRow { address, unit, person, residence }),
+        (Ok(address), Ok(unit), Ok(person), Ok(residence)) if unsplit.is_none() => Ok(LedgerRow { address, unit, person, residence }),
         (a, u, p, r) => {
             let mut all = FieldErrors::new();
+            if let Some(k) = unsplit {
+                all.add("address", k);
+            }
             for e in [a.err(), u.err(), p.err(), r.err()].into_iter().flatten() {
-                all.0.extend(e.0);
+                // An unsplit address is one reason, not three (road, number, room).
+                all.0.extend(e.0.into_iter().filter(|x| unsplit.is_none() || !matches!(x.field, "road" | "number" | "room")));
             }
             let cells = all
                 .0
@@ -278,5 +307,30 @@ mod tests {
         ] {
             assert_eq!(normalize_date(raw), want, "{raw}");
         }
+    }
+}
+
+#[cfg(test)]
+mod full_address_tests {
+    use super::*;
+
+    #[test]
+    fn a_ledger_with_one_address_column_is_split_and_what_cannot_be_split_is_named() {
+        let headers: Vec<String> =
+            ["网格代码", "详细地址", "姓名", "性别", "出生日期", "身份证号", "入住日期"].iter().map(|s| s.to_string()).collect();
+        let m = Mapping::guess(&headers);
+        assert!(m.missing().is_empty(), "{:?}", m.missing());
+        let rid = format!("11010519880808001{}", crate::ids::rid_check_char("11010519880808001").expect("c"));
+        let row = |addr: &str| -> Vec<String> {
+            ["110105001024001", addr, "张伟", "男", "1988-08-08", rid.as_str(), "2026-01-01"].iter().map(|s| s.to_string()).collect()
+        };
+        let today = NaiveDate::from_ymd_opt(2026, 12, 4).expect("d");
+        let ok = validate_row(&m, &row("北京市朝阳区光华路9号2号楼502"), today).expect("split");
+        assert_eq!(
+            (ok.address.road.as_str(), ok.address.number.as_str(), ok.unit.room.as_str(), ok.unit.floor),
+            ("光华路", "9号", "502", Some(5))
+        );
+        let bad = validate_row(&m, &row("光华路附近"), today).expect_err("unsplit");
+        assert_eq!(bad.cells, vec![(Some(1), "err.address.unparsed")]);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accommodation;
+pub mod address_text;
 pub mod clock;
 pub mod clue;
 pub mod divisions;

@@ -99,6 +99,7 @@ mod tests {
             include_str!("../../domain/src/patrol.rs"),
             include_str!("../../domain/src/tip.rs"),
             include_str!("../../domain/src/tenancy.rs"),
+            include_str!("../../domain/src/address_text.rs"),
         ];
         let mut found = 0;
         for src in sources {

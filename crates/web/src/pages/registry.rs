@@ -217,9 +217,25 @@ pub async fn address_new(
 ) -> Result<Response, WebError> {
     let grid = grid_in_scope(&app, &ctx, &who, &code).await?;
     let input = AddressInput { grid_code: grid.to_string(), ..Default::default() };
-    let p =
-        form(&who, "org.add_address", format!("/org/{grid}/addresses/new"), format!("/org/{grid}"), |tr| address_fields(tr, &input, false));
-    Ok(render(&p)?.into_response())
+    Ok(render(&new_address_form(&who, &grid, &input, ""))?.into_response())
+}
+
+/// The new-address form: a box for a whole address as people write it, which the server splits
+/// for the user to check, above the parts themselves.
+fn new_address_form(who: &Principal, grid: &OrgCode, input: &AddressInput, full: &str) -> FormPage {
+    form(who, "org.add_address", format!("/org/{grid}/addresses/new"), format!("/org/{grid}"), |tr| {
+        let mut f = vec![FieldView::new(tr, "full", "address.full", "text", full)];
+        f.extend(address_fields(tr, input, false));
+        f
+    })
+}
+
+#[derive(serde::Deserialize)]
+pub struct NewAddressForm {
+    #[serde(flatten)]
+    address: AddressInput,
+    #[serde(default)]
+    full: String,
 }
 
 pub async fn address_create(
@@ -227,18 +243,31 @@ pub async fn address_create(
     ctx: RequestCtx,
     who: Principal,
     Path(code): Path<String>,
-    Form(mut input): Form<AddressInput>,
+    Form(form_in): Form<NewAddressForm>,
 ) -> Result<Response, WebError> {
     let grid = grid_in_scope(&app, &ctx, &who, &code).await?;
+    let mut input = form_in.address;
     input.grid_code = grid.to_string();
+    // A whole address with the parts still empty: split it and show the parts for review;
+    // nothing is saved until the user has seen them.
+    if !form_in.full.trim().is_empty() && input.road.trim().is_empty() && input.number.trim().is_empty() {
+        return match wardbook_domain::address_text::parse(&form_in.full) {
+            Ok(parts) => {
+                let split = AddressInput { road: parts.road, number: parts.number, building: parts.building, ..input };
+                let mut p = new_address_form(&who, &grid, &split, "");
+                p.notice = Some(p.c.tr.t("address.split_review").to_string());
+                Ok(render(&p)?.into_response())
+            }
+            Err(k) => {
+                let mut e = FieldErrors::new();
+                e.add("full", k);
+                invalid(new_address_form(&who, &grid, &input, &form_in.full), &e)
+            }
+        };
+    }
     let address = match input.validate() {
         Ok(a) => a,
-        Err(e) => {
-            let p = form(&who, "org.add_address", format!("/org/{grid}/addresses/new"), format!("/org/{grid}"), |tr| {
-                address_fields(tr, &input, false)
-            });
-            return invalid(p, &e);
-        }
+        Err(e) => return invalid(new_address_form(&who, &grid, &input, ""), &e),
     };
     let id = match app.store.address_create(&who.account.org, &address, app.now_ms()).await {
         Ok(id) => id,

@@ -428,3 +428,23 @@ async fn a_unit_keeps_its_chain_contracts_and_establishments_in_one_file() {
     let other = app.login("grid2").await;
     assert_eq!(other.get(&app, &page).await.status(), 404, "another grid's establishment is not found");
 }
+
+#[tokio::test]
+async fn a_whole_address_is_split_for_review_and_saved_only_when_confirmed() {
+    let app = crate::harness::spawn_app().await;
+    let grid = app.login("grid1").await;
+    let path = format!("/org/{}/addresses/new", crate::harness::GRID1);
+    let before = app.store.count_rows(wardbook_store::registry::RegistryTable::Addresses).await.expect("count");
+    let r = grid.post(&app, &path, &[("full", "北京市朝阳区建国路88号3号楼1203"), ("road", ""), ("number", ""), ("building", "")]).await;
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.expect("body");
+    assert!(body.contains("value=\"建国路\"") && body.contains("value=\"88号\"") && body.contains("value=\"3号楼\""), "parts filled in");
+    assert!(body.contains("请核对"), "the user is asked to check");
+    assert_eq!(app.store.count_rows(wardbook_store::registry::RegistryTable::Addresses).await.expect("count"), before, "nothing saved yet");
+    let unsplit = grid.post(&app, &path, &[("full", "建国路附近的平房")]).await;
+    assert_eq!(unsplit.status(), 422);
+    assert!(unsplit.text().await.expect("body").contains("id=\"error-full\""));
+    let saved = grid.post(&app, &path, &[("full", ""), ("road", "建国路"), ("number", "88号"), ("building", "3号楼")]).await;
+    assert_eq!(saved.status(), 303);
+    assert_eq!(app.store.count_rows(wardbook_store::registry::RegistryTable::Addresses).await.expect("count"), before + 1);
+}
