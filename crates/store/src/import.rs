@@ -258,7 +258,7 @@ impl Importer {
             }
         }
         let fresh_rows: std::collections::HashSet<usize> = fresh.iter().map(|(i, _)| *i).collect();
-        let mut terms: Vec<(String, i64)> = vec![];
+        let mut terms: Vec<(String, i64, i64)> = vec![];
         for chunk in fresh.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO people (district_code, id, grid_code, name, gender, birth_date, category, id_kind, id_number_ct, id_number_bidx, \
@@ -273,7 +273,8 @@ impl Importer {
                 q = q.bind(v.seal("people", "id_number", *id, &p.id_number)).bind(tokens[*i].clone()).bind(last4(&p.id_number));
                 q = q.bind(p.nationality.clone()).bind(p.phone.as_deref().map(|ph| v.seal("people", "phone", *id, ph)));
                 q = q.bind(phones[*i].clone()).bind(now).bind(now);
-                terms.extend(name_terms(&p.name).into_iter().map(|t| (t, *id)));
+                let grid = OrgCode::grid_key(r.address.grid.as_str());
+                terms.extend(name_terms(&p.name).into_iter().map(|t| (t, *id, grid)));
             }
             run(&mut tx, q).await?;
         }
@@ -296,16 +297,17 @@ impl Importer {
             .execute(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM person_terms WHERE district_code = $1 AND person_id = $2").bind(&d).bind(id).execute(&mut *tx).await?;
-            terms.extend(name_terms(&p.name).into_iter().map(|t| (t, *id)));
+            let grid = OrgCode::grid_key(rows[*i].address.grid.as_str());
+            terms.extend(name_terms(&p.name).into_iter().map(|t| (t, *id, grid)));
         }
         for chunk in terms.chunks(CHUNK) {
             let sql = format!(
-                "INSERT INTO person_terms (district_code, term, person_id) VALUES {} ON CONFLICT DO NOTHING",
-                placeholders(sq, chunk.len(), 3)
+                "INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES {} ON CONFLICT DO NOTHING",
+                placeholders(sq, chunk.len(), 4)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (t, id) in chunk {
-                q = q.bind(d.clone()).bind(t.clone()).bind(*id);
+            for (t, id, grid) in chunk {
+                q = q.bind(d.clone()).bind(t.clone()).bind(*id).bind(*grid);
             }
             run(&mut tx, q).await?;
         }

@@ -254,15 +254,17 @@ async fn insert_person(c: &mut AnyConnection, v: &Vault, id: i64, grid: &OrgCode
         StoreError::Conflict(_) => StoreError::Conflict("id_number"),
         other => other,
     })?;
-    insert_terms(c, grid.district(), id, &p.name).await
+    insert_terms(c, grid.as_str(), id, &p.name).await
 }
 
-async fn insert_terms(c: &mut AnyConnection, district: &str, id: i64, name: &str) -> Result<()> {
+async fn insert_terms(c: &mut AnyConnection, grid: &str, id: i64, name: &str) -> Result<()> {
+    let district = grid.get(..6).unwrap_or(grid);
     for term in name_terms(name) {
-        sqlx::query("INSERT INTO person_terms (district_code, term, person_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+        sqlx::query("INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
             .bind(district)
             .bind(term)
             .bind(id)
+            .bind(OrgCode::grid_key(grid))
             .execute(&mut *c)
             .await?;
     }
@@ -468,7 +470,7 @@ impl Store {
     }
 
     pub async fn person_update(&self, scope: &OrgCode, id: i64, p: &Person, now: i64) -> Result<()> {
-        self.person_get(scope, id).await?;
+        let before = self.person_get(scope, id).await?;
         let v = self.vault()?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -507,7 +509,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        insert_terms(&mut tx, scope.district(), id, &p.name).await?;
+        insert_terms(&mut tx, &before.grid_code, id, &p.name).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -538,6 +540,31 @@ impl Store {
             }
             Query::Phone(p) => ("p.phone_bidx = $3", phone_token(v, p)),
             Query::IdLast4(l) => ("p.id_last4 = $3", l.clone()),
+            Query::Name(n) if scope.as_str().len() > 6 => {
+                // Below the district: the term index's grid range, plus people who live in the
+                // scope but whose home grid is elsewhere (found through their residences).
+                let (lo, hi) = scope.grid_range();
+                let (lo_text, hi_text) = (format!("{lo:015}"), format!("{hi:015}"));
+                let rows = sqlx::query(
+                    "SELECT p.* FROM person_terms t JOIN people p ON p.district_code = t.district_code AND p.id = t.person_id \
+                     WHERE t.district_code = $1 AND t.term = $2 AND t.grid_key BETWEEN $3 AND $4 AND p.merged_into IS NULL \
+                     UNION \
+                     SELECT p.* FROM residences r JOIN person_terms t ON t.district_code = r.district_code AND t.person_id = r.person_id \
+                     JOIN people p ON p.district_code = t.district_code AND p.id = t.person_id \
+                     WHERE r.district_code = $1 AND r.grid_code BETWEEN $5 AND $6 AND t.term = $2 AND p.merged_into IS NULL \
+                     ORDER BY id LIMIT $7",
+                )
+                .bind(scope.district())
+                .bind(n.clone())
+                .bind(lo)
+                .bind(hi)
+                .bind(lo_text)
+                .bind(hi_text)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                return self.people_from_rows(&rows).await;
+            }
             Query::Name(n) => {
                 // Driven from the term index: a correlated EXISTS would walk the whole district.
                 let sql = format!(

@@ -435,6 +435,15 @@ async fn search_by_name_pinyin_initials_id_phone_and_last4_within_scope() {
         for q in ["单丽", "13912345678", "11010519491231002X", "002X"] {
             assert!(s.people_search(&g1, &classify(q).expect("query"), 10).await.expect("search").is_empty(), "{q}");
         }
+        // Inside a grid, names come from the grid's range of the term index, and a person whose
+        // home grid is elsewhere but who lives here now is found through the residence.
+        for q in ["张伟", "zw"] {
+            assert_eq!(names(s.people_search(&g1, &classify(q).expect("query"), 10).await.expect("search")), vec!["张伟"], "{q}");
+            assert!(s.people_search(&g2, &classify(q).expect("query"), 10).await.expect("search").is_empty(), "{q}");
+        }
+        let moved = ResidenceInput { from: "2026-06-01".into(), to: "".into() }.validate().expect("residence");
+        s.person_register(&g2, u2, &zhang, &moved, T0).await.expect("zhang moves to grid 2");
+        assert_eq!(names(s.people_search(&g2, &classify("zw").expect("query"), 10).await.expect("search")), vec!["张伟"], "{}", db.backend);
         let found = s.addresses_search(&g1, "建国路 8", 10).await.expect("search");
         assert_eq!(found.len(), 1);
         assert!(s.addresses_search(&g1, "no such road", 10).await.expect("search").is_empty());
