@@ -70,6 +70,18 @@ enum Command {
         #[arg(long, env = "WARDBOOK_TIPS_PER_ADDRESS_PER_DAY", default_value_t = 5)]
         tips_per_address_per_day: u32,
     },
+    /// Run the comparison rules (R1–R6) over every record and record the hits as flags for review.
+    Check {
+        /// Check everything (the only mode so far; a save checks its own records as it happens).
+        #[arg(long)]
+        all: bool,
+        /// Only this district (6 digits); default: every district in the database.
+        #[arg(long)]
+        district: Option<String>,
+        /// R3's threshold: distinct active addresses one phone may have.
+        #[arg(long, default_value_t = 3)]
+        shared_phone_addresses: usize,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Import a ledger (.csv in UTF-8 or GBK/GB18030, or .xlsx) of people and where they live.
@@ -314,6 +326,33 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             });
             println!("wardbook listening on http://{}", listener.local_addr()?);
             wardbook_web::serve(listener, state, shutdown_signal()).await?;
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { all, district, shared_phone_addresses } => {
+            anyhow::ensure!(all, "say --all: `wardbook check --all` checks every record again");
+            let master = master_key(&key, &key_file, None)?;
+            let store = open(&cli.database_url).await?.unlock(master, algorithm).await?;
+            let districts = match district {
+                Some(d) => vec![d],
+                None => store.districts().await?,
+            };
+            let params = wardbook_domain::comparison::Params { shared_phone_addresses };
+            for d in districts {
+                let r = wardbook_web::check::check_district(&store, &d, clock.now(), params).await?;
+                let per_rule: Vec<String> = r.hits_per_rule.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                println!(
+                    "{d}: {} people, {} residences; hits: {}; new flags {}, cleared {}; load {} ms, rules {} ms, write {} ms",
+                    r.people,
+                    r.residences,
+                    if per_rule.is_empty() { "none".to_string() } else { per_rule.join(", ") },
+                    r.new_flags,
+                    r.cleared,
+                    r.load_ms,
+                    r.rules_ms,
+                    r.write_ms
+                );
+            }
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }

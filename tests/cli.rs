@@ -283,3 +283,19 @@ async fn a_killed_import_completes_on_rerun_without_duplicates() {
     store.close().await;
     let _ = std::fs::remove_file(csv);
 }
+
+#[tokio::test]
+async fn check_all_flags_the_demos_overcrowded_units_once() {
+    let db = TempDb::new("check");
+    let o = wardbook(&db.0, &["demo", "--people", "600", "--housing-units", "200", "--foreigners", "20"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = wardbook(&db.0, &["check"]);
+    assert!(!o.status.success(), "check without --all says what it needs");
+    let o = wardbook(&db.0, &["check", "--all"]);
+    let first = text(&o);
+    assert!(o.status.success(), "{first}");
+    assert!(first.contains("R4 12") && first.contains("new flags"), "{first}");
+    let o = wardbook(&db.0, &["check", "--all"]);
+    let second = text(&o);
+    assert!(second.contains("new flags 0,"), "a rerun adds nothing: {second}");
+}

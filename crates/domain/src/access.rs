@@ -62,6 +62,8 @@ pub enum Permission {
     ReporterIdentity,
     /// Run a drill with simulated clues.
     DrillRun,
+    /// Review comparison flags in one's area: confirm into a clue or a correction, or dismiss.
+    FlagReview,
     /// See people routed to protection as possible victims of trafficking or exploitation:
     /// police roles only; everyone else finds no such person.
     ProtectedPersonRead,
@@ -93,9 +95,10 @@ const MATRIX: &[(Role, &[Permission])] = &[
             ClueWork,
             ClueExport,
             DrillRun,
+            FlagReview,
         ],
     ),
-    (Role::GridWorker, &[OrgView, HousingRead, PersonRead, RegistryWrite, PatrolWork, TipEnter, ClueRead, ClueWork]),
+    (Role::GridWorker, &[OrgView, HousingRead, PersonRead, RegistryWrite, PatrolWork, TipEnter, ClueRead, ClueWork, FlagReview]),
     (Role::Informant, &[OrgView]),
     (Role::PropertyStaff, &[OrgView, HousingRead]),
     (
@@ -116,6 +119,7 @@ const MATRIX: &[(Role, &[Permission])] = &[
             ClueExport,
             ReporterIdentity,
             ProtectedPersonRead,
+            FlagReview,
         ],
     ),
     (
@@ -133,6 +137,7 @@ const MATRIX: &[(Role, &[Permission])] = &[
             ClueExport,
             ReporterIdentity,
             ProtectedPersonRead,
+            FlagReview,
         ],
     ),
     (Role::Volunteer, &[OrgView]),

@@ -6,6 +6,7 @@ pub mod accommodation;
 pub mod address_text;
 pub mod clock;
 pub mod clue;
+pub mod comparison;
 pub mod divisions;
 pub mod ids;
 pub mod import;

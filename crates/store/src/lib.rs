@@ -5,6 +5,7 @@ pub mod accommodation;
 pub mod accounts;
 pub mod audit;
 pub mod clues;
+pub mod flags;
 pub mod import;
 pub mod keys;
 pub mod merges;

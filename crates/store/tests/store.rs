@@ -659,3 +659,46 @@ async fn establishments_tenancy_chains_and_contracts_round_trip() {
         assert_eq!((contracts.len(), contracts[0].contract.filed, contracts[0].person_name.as_str()), (1, false, "周强"));
     }
 }
+
+#[tokio::test]
+async fn rules_find_the_generators_overcrowded_units_and_a_dismissed_flag_stays_dismissed() {
+    use chrono::TimeZone;
+    use wardbook_domain::comparison::{self, Params, Rule};
+    for db in all().await {
+        let s = &db.store;
+        let mut cfg = wardbook_gen::Config::demo(today());
+        cfg.housing_units = 150;
+        cfg.people = 400;
+        cfg.foreigners = 10;
+        cfg.anomalies.overcrowded_units = 4;
+        let d = wardbook_gen::generate(&cfg);
+        for (c, n) in &d.org {
+            s.org_upsert(c, n).await.expect("org");
+        }
+        s.load_batch(&d.batch, T0).await.expect("batch");
+        let now = chrono::Utc.with_ymd_and_hms(2026, 12, 4, 2, 0, 0).single().expect("now");
+        let facts = s.facts_of_district("110105").await.expect("facts");
+        let hits = comparison::run(&facts, Params::default(), now, today());
+        let mut flagged: Vec<i64> = hits.iter().filter(|h| h.rule == Rule::OverCapacity).map(|h| h.subject.1).collect();
+        flagged.sort_unstable();
+        let mut truth = d.truth.overcrowded_units.clone();
+        truth.sort_unstable();
+        assert_eq!(flagged, truth, "R4 finds exactly the injected units ({})", db.backend);
+
+        assert_eq!(s.flags_record("110105", &hits, T0).await.expect("record"), hits.len());
+        assert_eq!(s.flags_record("110105", &hits, T0).await.expect("again"), 0, "the same evidence is one flag");
+        let scope = code("110105");
+        let open = s.flags_open(&scope, 1000).await.expect("open");
+        assert_eq!(open.len(), hits.len());
+        let first = &open[0];
+        s.flag_decide(&scope, first.id, &wardbook_store::flags::Decision::Dismissed("核实为家庭合住".into()), 7, T0)
+            .await
+            .expect("dismiss");
+        assert_eq!(s.flags_record("110105", &hits, T0 + 1).await.expect("rerun"), 0, "a dismissed flag does not come back");
+        assert_eq!(s.flags_open(&scope, 1000).await.expect("open").len(), hits.len() - 1);
+        assert!(
+            s.flag_decide(&scope, first.id, &wardbook_store::flags::Decision::Corrected("x".into()), 7, T0).await.is_err(),
+            "decided once"
+        );
+    }
+}

@@ -124,6 +124,8 @@ mod tests {
             include_str!("pages/accommodation.rs"),
             include_str!("pages/merges.rs"),
             include_str!("pages/tenancy.rs"),
+            include_str!("pages/flags.rs"),
+            include_str!("../templates/flag.html"),
             include_str!("views.rs"),
             include_str!("../templates/clue.html"),
             include_str!("../templates/patrol.html"),

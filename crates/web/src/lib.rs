@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod check;
 pub mod clues;
 pub mod error;
 pub mod i18n;

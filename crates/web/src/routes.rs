@@ -13,7 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use wardbook_domain::access::Permission::{self, *};
 
-use crate::pages::{accommodation, admin, clues, export, import, merges, patrols, registry, session, tenancy};
+use crate::pages::{accommodation, admin, clues, export, flags, import, merges, patrols, registry, session, tenancy};
 use crate::{AppState, RequestCtx, WebError, auth};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +118,9 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r("GET", "/units/{id}/clues/new", Perm(ClueWork), get(clues::new_for_unit)),
         r("POST", "/units/{id}/clues/new", Perm(ClueWork), post(clues::create_for_unit)),
         r("GET", "/figures", Perm(ClueRead), get(clues::figures)),
+        r("GET", "/flags", Perm(FlagReview), get(flags::queue)),
+        r("GET", "/flags/{id}", Perm(FlagReview), get(flags::view)),
+        r("POST", "/flags/{id}/decide", Perm(FlagReview), post(flags::decide)),
         r("GET", "/drills", Perm(DrillRun), get(clues::drills)),
         r("GET", "/drills/new", Perm(DrillRun), get(clues::drill_new)),
         r("POST", "/drills/new", Perm(DrillRun), post(clues::drill_start)),

@@ -43,10 +43,11 @@ impl Chrome {
         let tr = Tr::new(Lang::parse(&who.account.lang));
         let role = who.account.role;
         let mut nav = vec![NavItem { href: "/", key: "nav.home" }];
-        let entries: [(Permission, &'static str, &'static str); 12] = [
+        let entries: [(Permission, &'static str, &'static str); 13] = [
             (Permission::ClueRead, "/inbox", "nav.inbox"),
             (Permission::PatrolWork, "/patrols", "nav.patrols"),
             (Permission::ClueRead, "/clues", "nav.clues"),
+            (Permission::FlagReview, "/flags", "nav.flags"),
             (Permission::PatrolBoard, "/patrols/board", "nav.patrol_board"),
             (Permission::DrillRun, "/drills", "nav.drills"),
             (Permission::OrgView, "/org", "nav.org"),
@@ -314,4 +315,18 @@ pub struct PatrolHomePage {
     pub notice: Option<String>,
     pub facts: Vec<(String, String)>,
     pub can_start: bool,
+}
+
+#[derive(Template)]
+#[template(path = "flag.html")]
+pub struct FlagPage {
+    pub c: Chrome,
+    pub heading: String,
+    pub id: i64,
+    pub has_errors: bool,
+    pub facts: Vec<(String, String)>,
+    /// Link (empty when the record has no page), record, fields.
+    pub evidence: Vec<(String, String, String)>,
+    pub open: bool,
+    pub fields: Vec<FieldView>,
 }

@@ -104,6 +104,7 @@ pub async fn create(
     match input.validate(app.clock.now()) {
         Ok(a) if people.iter().any(|(id, _)| *id == a.person_id) => {
             let id = app.store.accommodation_create(&who.account.org, unit, &a, app.now_ms()).await?;
+            crate::pages::registry::recheck(&app, &who, a.person_id).await?;
             app.audit(
                 &ctx,
                 Some(&who.account),

@@ -4,6 +4,7 @@ pub mod accommodation;
 pub mod admin;
 pub mod clues;
 pub mod export;
+pub mod flags;
 pub mod import;
 pub mod merges;
 pub mod patrols;

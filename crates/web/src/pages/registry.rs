@@ -62,6 +62,12 @@ async fn visible_person(
     found(app, ctx, who, &object, row).await
 }
 
+/// Runs the comparison rules around a person a save just touched (R1–R6, in the request).
+pub(crate) async fn recheck(app: &AppState, who: &Principal, person: i64) -> Result<(), WebError> {
+    crate::check::check_person(&app.store, who.account.org.district(), person, app.clock.now()).await?;
+    Ok(())
+}
+
 fn today(app: &AppState) -> chrono::NaiveDate {
     app.clock.now().date_naive()
 }
@@ -599,9 +605,11 @@ pub async fn person_create(
     match app.store.person_register(&who.account.org, id, &person, &residence, app.now_ms()).await {
         Ok(Registered::NewPerson(pid)) => {
             app.audit(&ctx, Some(&who.account), "person.create", &format!("person:{pid}"), "ok").await?;
+            recheck(&app, &who, pid).await?;
         }
         Ok(Registered::ExistingPerson(pid)) => {
             app.audit(&ctx, Some(&who.account), "residence.create", &format!("person:{pid}"), "linked_existing").await?;
+            recheck(&app, &who, pid).await?;
         }
         Err(StoreError::Conflict("id_number")) => {
             app.audit(&ctx, Some(&who.account), "person.create", &format!("unit:{id}"), "id_conflict").await?;
@@ -847,6 +855,7 @@ pub async fn person_update(
         Err(e) => return Err(e.into()),
     }
     app.audit(&ctx, Some(&who.account), "person.update", &format!("person:{id}"), "ok").await?;
+    recheck(&app, &who, id).await?;
     Ok(Redirect::to(&format!("/people/{id}")).into_response())
 }
 
@@ -891,5 +900,6 @@ pub async fn residence_update(
         return invalid(page, &errors);
     }
     app.audit(&ctx, Some(&who.account), "residence.update", &format!("residence:{id}"), "ok").await?;
+    recheck(&app, &who, r.person_id).await?;
     Ok(Redirect::to(&format!("/people/{}", r.person_id)).into_response())
 }

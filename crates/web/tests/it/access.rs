@@ -69,7 +69,8 @@ async fn every_role_against_every_route() {
                 || r.path.starts_with("/accommodation/{id}")
                 || r.path == "/patrols/{id}/end"
                 || r.path == "/photos/{id}"
-                || r.path.starts_with("/merges/{id}");
+                || r.path.starts_with("/merges/{id}")
+                || r.path.starts_with("/flags/{id}");
             let stage_checked = r.path == "/clues/{id}/route" || r.path == "/clues/{id}/step";
             if allowed {
                 assert!(

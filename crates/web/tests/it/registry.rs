@@ -448,3 +448,62 @@ async fn a_whole_address_is_split_for_review_and_saved_only_when_confirmed() {
     assert_eq!(saved.status(), 303);
     assert_eq!(app.store.count_rows(wardbook_store::registry::RegistryTable::Addresses).await.expect("count"), before + 1);
 }
+
+#[tokio::test]
+async fn a_save_that_overfills_a_unit_raises_a_flag_for_review_and_a_dismissal_sticks() {
+    let app = crate::harness::spawn_app().await;
+    let f = &app.grid1;
+    let grid = app.login("grid1").await;
+    // The fixture's unit takes 3; it has 1. Three more move in.
+    for (i, body) in ["11010519900101001", "11010519900101003", "11010519900101005"].iter().enumerate() {
+        let rid = format!("{body}{}", wardbook_domain::ids::rid_check_char(body).expect("c"));
+        let name = ["赵一", "钱二", "孙三"][i];
+        let r = grid
+            .post(
+                &app,
+                &format!("/units/{}/people/new", f.unit),
+                &[
+                    ("name", name),
+                    ("gender", "M"),
+                    ("birth_date", "1990-01-01"),
+                    ("category", "floating"),
+                    ("id_kind", "rid"),
+                    ("id_number", &rid),
+                    ("from", "2026-11-01"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303, "{name}");
+    }
+    let queue = grid.get(&app, "/flags").await.text().await.expect("queue");
+    assert!(queue.contains("R4") && queue.contains("4 &#62; 3"), "the fourth occupant raised R4 in the request: {queue}");
+    let scope = wardbook_domain::org::OrgCode::parse(crate::harness::GRID1).expect("g");
+    let flag = app.store.flags_open(&scope, 10).await.expect("open").into_iter().find(|x| x.rule.id() == "R4").expect("R4");
+    let page = grid.get(&app, &format!("/flags/{}", flag.id)).await.text().await.expect("flag");
+    assert!(page.contains(&format!("/units/{}", f.unit)) && page.contains("capacity"), "names the unit and the field");
+    let no_reason = grid.post(&app, &format!("/flags/{}/decide", flag.id), &[("decision", "dismiss"), ("reason", "")]).await;
+    assert_eq!(no_reason.status(), 422);
+    let dismissed =
+        grid.post(&app, &format!("/flags/{}/decide", flag.id), &[("decision", "dismiss"), ("reason", "一家四口，已核实")]).await;
+    assert_eq!(dismissed.status(), 303);
+    // Saving the same people again finds the same evidence: the flag stays dismissed.
+    let edit = grid
+        .post(
+            &app,
+            &format!("/people/{}/edit", f.person),
+            &[
+                ("name", "李秀英"),
+                ("gender", "F"),
+                ("birth_date", "1985-03-07"),
+                ("category", "floating"),
+                ("id_kind", "rid"),
+                ("id_number", &format!("44030519850307002{}", wardbook_domain::ids::rid_check_char("44030519850307002").expect("c"))),
+                ("phone", "13912345678"),
+            ],
+        )
+        .await;
+    assert_eq!(edit.status(), 303);
+    assert!(app.store.flags_open(&scope, 10).await.expect("open").iter().all(|x| x.rule.id() != "R4"), "dismissed for the same evidence");
+    let other = app.login("grid2").await;
+    assert_eq!(other.get(&app, &format!("/flags/{}", flag.id)).await.status(), 404, "another grid's flag is not found");
+}

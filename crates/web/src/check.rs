@@ -1,0 +1,61 @@
+//! The comparison service: runs the rules (`wardbook_domain::comparison`) over a whole district
+//! (`wardbook check --all`) or over one person's neighbourhood when a save touches them, and
+//! records the hits as flags for review. It never changes a record about a person.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use wardbook_domain::comparison::{self, Params};
+use wardbook_domain::patrol::china_day;
+use wardbook_store::flags::evidence_digest;
+use wardbook_store::{Store, StoreError};
+
+/// What a full run found, rule by rule, and how long its stages took.
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    pub hits_per_rule: BTreeMap<&'static str, usize>,
+    pub new_flags: usize,
+    pub cleared: usize,
+    pub people: usize,
+    pub residences: usize,
+    pub load_ms: u128,
+    pub rules_ms: u128,
+    pub write_ms: u128,
+}
+
+/// Runs R1–R6 over every record of `district`.
+pub async fn check_district(store: &Store, district: &str, now: DateTime<Utc>, params: Params) -> Result<CheckReport, StoreError> {
+    let t = Instant::now();
+    let facts = store.facts_of_district(district).await?;
+    let load_ms = t.elapsed().as_millis();
+    let t = Instant::now();
+    let hits = comparison::run(&facts, params, now, china_day(now));
+    let rules_ms = t.elapsed().as_millis();
+    let t = Instant::now();
+    let new_flags = store.flags_record(district, &hits, now.timestamp_millis()).await?;
+    let still: HashSet<String> = hits.iter().map(evidence_digest).collect();
+    let cleared = store.flags_clear_except(district, &still, now.timestamp_millis()).await?;
+    let mut hits_per_rule = BTreeMap::new();
+    for h in &hits {
+        *hits_per_rule.entry(h.rule.id()).or_insert(0) += 1;
+    }
+    Ok(CheckReport {
+        hits_per_rule,
+        new_flags,
+        cleared,
+        people: facts.people.len(),
+        residences: facts.residences.len(),
+        load_ms,
+        rules_ms,
+        write_ms: t.elapsed().as_millis(),
+    })
+}
+
+/// Runs the rules around one person after a save touched them: returns how many new flags.
+/// Runs inside the request, so it reads only that person's neighbourhood.
+pub async fn check_person(store: &Store, district: &str, person: i64, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let facts = store.facts_around_person(district, person).await?;
+    let hits = comparison::run(&facts, Params::default(), now, china_day(now));
+    store.flags_record(district, &hits, now.timestamp_millis()).await
+}
