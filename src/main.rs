@@ -1,6 +1,7 @@
 //! The `wardbook` binary: a thin command-line shell over the same services the web uses.
 
 mod demo;
+mod link;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -81,6 +82,22 @@ enum Command {
         /// R3's threshold: distinct active addresses one phone may have.
         #[arg(long, default_value_t = 3)]
         shared_phone_addresses: usize,
+    },
+    /// Link two lists of people (CSV) offline, with the engine of rule R8: writes the linked pairs
+    /// with their score and explanation, and optionally the grey-zone pairs for review.
+    Link {
+        a: std::path::PathBuf,
+        b: std::path::PathBuf,
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long)]
+        review_out: Option<std::path::PathBuf>,
+        /// Score at or above which a pair is linked.
+        #[arg(long, default_value_t = 9.0)]
+        threshold: f64,
+        /// Score from which a pair goes to review.
+        #[arg(long, default_value_t = 5.0)]
+        grey_from: f64,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -354,6 +371,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Link { a, b, out, review_out, threshold, grey_from } => {
+            let w = wardbook_domain::linkage::Weights { threshold, grey_from };
+            let (links, grey) = link::run(&a, &b, &out, review_out.as_deref(), w)?;
+            println!("{links} pairs linked, {grey} for review");
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {

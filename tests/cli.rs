@@ -299,3 +299,46 @@ async fn check_all_flags_the_demos_overcrowded_units_once() {
     let second = text(&o);
     assert!(second.contains("new flags 0,"), "a rerun adds nothing: {second}");
 }
+
+#[test]
+fn link_pairs_two_lists_offline_and_keeps_twins_apart() {
+    let dir = std::env::temp_dir().join(format!("wb-link-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let rid = |body: &str| format!("{body}{}", wardbook_domain::ids::rid_check_char(body).expect("c"));
+    let (zhang, twin) = (rid("11010519900505001"), rid("11010519900505003"));
+    let mut typo = zhang.clone().into_bytes();
+    typo[12] = if typo[12] == b'9' { b'8' } else { b'9' };
+    let typo = String::from_utf8(typo).expect("ascii");
+    // Chinese headers on one side, English on the other, an extra column, a row without an id.
+    std::fs::write(
+        dir.join("a.csv"),
+        format!("记录号,证件类型,证件号码,姓名,性别,出生日期,国籍,手机号,地址,备注\nA1,RID,{zhang},张伟,男,1990-05-05,CHN,13800001111,光华路9号,x\nA2,PASSPORT,E1234567,NGUYEN VAN AN,M,1988-01-02,VNM,,,\n,RID,,无记录号,,,,,,\n"),
+    )
+    .expect("a");
+    std::fs::write(
+        dir.join("b.csv"),
+        format!("record_id,id_type,id_number,name,gender,birth_date,nationality,phone,address\nB1,RID,{typo},張玮,M,1990-05-05,CHN,13900002222,光华路9号\nB2,RID,{twin},张强,M,1990-05-05,CHN,13800001111,光华路9号\nB3,PASSPORT,E1234567,VAN AN NGUYEN,M,1988-01-02,VNM,,\n"),
+    )
+    .expect("b");
+    let out = dir.join("pairs.csv");
+    let o = Command::new(env!("CARGO_BIN_EXE_wardbook"))
+        .args([
+            "link",
+            &dir.join("a.csv").display().to_string(),
+            &dir.join("b.csv").display().to_string(),
+            "--out",
+            &out.display().to_string(),
+        ])
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("load:"), "progress on stderr");
+    let pairs = std::fs::read_to_string(&out).expect("pairs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let lines: Vec<&str> = pairs.lines().collect();
+    assert_eq!(lines[0], "a_record_id,b_record_id,score,explanation");
+    assert_eq!(lines.len(), 3, "{pairs}");
+    assert!(pairs.contains("A1,B1,") && pairs.contains("id_number~typo") && pairs.contains("name +4.0"), "{pairs}");
+    assert!(pairs.contains("A2,B3,"), "word order: {pairs}");
+    assert!(!pairs.contains("B2"), "the twin is not linked: {pairs}");
+}

@@ -10,6 +10,7 @@ pub mod comparison;
 pub mod divisions;
 pub mod ids;
 pub mod import;
+pub mod linkage;
 pub mod mask;
 pub mod org;
 pub mod password;

@@ -2,6 +2,8 @@
 //! division codes, with valid ID numbers and realistic names. Never real people.
 //! Injected anomalies come with their ground truth so that tests can score what finds them.
 
+pub mod linkage;
+
 use std::collections::HashSet;
 
 use chrono::{Duration, NaiveDate};
