@@ -25,11 +25,20 @@ pub enum Rule {
     AccommodationOverdue,
     /// R6: a visa, stay permit or residence permit expired while its holder still lives here.
     PermitExpired,
+    /// R8: two records that are probably the same person (record linkage).
+    Duplicate,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 6] =
-        [Rule::IdIntegrity, Rule::TwoAddresses, Rule::SharedPhone, Rule::OverCapacity, Rule::AccommodationOverdue, Rule::PermitExpired];
+    pub const ALL: [Rule; 7] = [
+        Rule::IdIntegrity,
+        Rule::TwoAddresses,
+        Rule::SharedPhone,
+        Rule::OverCapacity,
+        Rule::AccommodationOverdue,
+        Rule::PermitExpired,
+        Rule::Duplicate,
+    ];
 
     pub fn id(self) -> &'static str {
         match self {
@@ -39,6 +48,7 @@ impl Rule {
             Rule::OverCapacity => "R4",
             Rule::AccommodationOverdue => "R5",
             Rule::PermitExpired => "R6",
+            Rule::Duplicate => "R8",
         }
     }
 
@@ -54,6 +64,7 @@ impl Rule {
             Rule::OverCapacity => "房屋在住人数超过核定人数（疑似群租）",
             Rule::AccommodationOverdue => "境外人员住宿登记超过 24 小时未办理",
             Rule::PermitExpired => "签证、停留证件或居住证已过期但仍登记在住",
+            Rule::Duplicate => "两条记录疑似同一人（可合并）",
         }
     }
 
@@ -65,6 +76,7 @@ impl Rule {
             Rule::OverCapacity => "A housing unit's active occupants exceed its declared capacity (possible group rental)",
             Rule::AccommodationOverdue => "A foreign national's accommodation registration not filed within 24 hours",
             Rule::PermitExpired => "A visa, stay permit or residence permit expired while its holder is still registered here",
+            Rule::Duplicate => "Two records that are probably the same person (can be merged)",
         }
     }
 }
@@ -327,6 +339,32 @@ pub fn run(f: &Facts, params: Params, now: DateTime<Utc>, today: NaiveDate) -> V
     hits
 }
 
+/// R8 over the registry itself: pairs of records that are probably one person. A pair above
+/// the threshold and one in the grey zone are both flagged for a person to decide (merge or not);
+/// the detail says which and why.
+pub fn duplicates(people: &[(i64, String, crate::linkage::LinkRecord)], w: crate::linkage::Weights) -> Vec<Hit> {
+    let prepared: Vec<crate::linkage::Prepared> = people.iter().map(|(_, _, r)| r.prepare()).collect();
+    let pairs: Vec<(u32, u32)> = crate::linkage::candidates(&prepared, &prepared).into_iter().filter(|(a, b)| a < b).collect();
+    let mut hits = vec![];
+    for (i, j) in pairs {
+        let s = crate::linkage::score(&prepared[i as usize], &prepared[j as usize]);
+        if s.score < w.grey_from {
+            continue;
+        }
+        let ((a, grid, _), (b, _, _)) = (&people[i as usize], &people[j as usize]);
+        let fields: Vec<&'static str> = s.parts.iter().filter(|(_, v)| *v > 0.0).map(|(f, _)| *f).collect();
+        let zone = if s.score >= w.threshold { "probable" } else { "grey" };
+        hits.push(Hit {
+            rule: Rule::Duplicate,
+            subject: ("person", (*a).min(*b)),
+            grid_code: grid.clone(),
+            evidence: vec![Evidence { table: "people", id: *a, fields: fields.clone() }, Evidence { table: "people", id: *b, fields }],
+            detail: format!("{zone} {:.1}: {}", s.score, s.explain()),
+        });
+    }
+    hits
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,6 +521,14 @@ mod tests {
         let hits = run(&f, Params::default(), now(), d("2026-12-04"));
         assert_eq!(rules(&hits), vec![("R4", 100), ("R5", 2), ("R6", 1)], "visa valid through today; past tenant not counted");
         assert_eq!(hits[0].evidence.len(), 3, "the unit and its two active residences");
+    }
+
+    #[test]
+    fn every_rule_reads_back_from_its_id() {
+        for r in Rule::ALL {
+            assert_eq!(Rule::parse(r.id()), Some(r));
+            assert!(!r.describe_zh().is_empty() && !r.describe_en().is_empty());
+        }
     }
 
     #[test]

@@ -78,7 +78,8 @@ impl LinkRecord {
         let id = compact_upper(&self.id_number);
         let id_valid = !id.is_empty() && ResidentId::parse(&id).is_ok();
         let (name_key, surname) = name_key(&self.name);
-        let phone: String = self.phone.chars().filter(char::is_ascii_digit).collect();
+        // Digits of a number, or a blind-index token as it is.
+        let phone: String = self.phone.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')).collect();
         let address: String = crate::registry::normalize_address(&self.address);
         Prepared {
             id,
@@ -145,7 +146,10 @@ pub fn score(a: &Prepared, b: &Prepared) -> Scored {
             // A typo: likelier when one of them fails its check character.
             1 if !(a.id_valid && b.id_valid) => parts.push(("id_number~typo", 6.0)),
             1 => parts.push(("id_number~1", 2.0)),
-            _ => parts.push(("id_number≠", -20.0)),
+            // Two valid resident IDs that differ are two people: twins stay apart.
+            _ if a.id_valid && b.id_valid => parts.push(("id_number≠", -20.0)),
+            // A passport or permit is renewed under a new number: weak evidence against.
+            _ => parts.push(("document≠", -2.0)),
         }
     }
     if !a.name_key.is_empty() && !b.name_key.is_empty() {
@@ -335,6 +339,27 @@ mod tests {
         // Even with the same name (twins named alike), different valid IDs keep them apart.
         let b = vec![rec(&rid("11010519900505039"), "王小明", "1990-05-05", "13800001111")];
         assert!(link(&a, &b, &candidates(&a, &b), Weights::default()).0.is_empty());
+    }
+
+    #[test]
+    fn a_renewed_passport_does_not_hide_a_person_but_a_second_resident_id_does() {
+        let foreigner = |passport: &str| {
+            LinkRecord {
+                record_id: "x".into(),
+                id_type: "PASSPORT".into(),
+                id_number: passport.into(),
+                name: "NGUYEN VAN AN".into(),
+                gender: "M".into(),
+                birth_date: NaiveDate::from_ymd_opt(1988, 1, 2),
+                nationality: "VNM".into(),
+                phone: "13800001111".into(),
+                address: "光华路9号".into(),
+            }
+            .prepare()
+        };
+        let s = score(&foreigner("E1111111"), &foreigner("C9999999"));
+        assert!(s.score >= Weights::default().threshold, "{}", s.explain());
+        assert!(s.explain().contains("document≠ -2.0"));
     }
 
     #[test]

@@ -75,20 +75,32 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut moved = Moved::default();
         for (table, name) in MOVED {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT id FROM {table} WHERE district_code = $1 AND person_id = $2")))
-                .bind(d)
-                .bind(absorbed)
-                .fetch_all(&mut *tx)
-                .await?;
-            for r in rows {
-                moved.list_mut(name).push(r.try_get("id")?);
+            // A residence the kept record already has (same unit, same start) stays where it is:
+            // both histories are kept, nothing is duplicated.
+            let same = if table == "residences" {
+                " AND NOT EXISTS (SELECT 1 FROM residences k WHERE k.district_code = residences.district_code AND k.person_id = $3 \
+                 AND k.unit_id = residences.unit_id AND k.from_date = residences.from_date)"
+            } else {
+                ""
+            };
+            let mut q =
+                sqlx::query(sqlx::AssertSqlSafe(format!("SELECT id FROM {table} WHERE district_code = $1 AND person_id = $2{same}")))
+                    .bind(d)
+                    .bind(absorbed);
+            if !same.is_empty() {
+                q = q.bind(kept);
             }
-            sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE {table} SET person_id = $1 WHERE district_code = $2 AND person_id = $3")))
-                .bind(kept)
-                .bind(d)
-                .bind(absorbed)
-                .execute(&mut *tx)
-                .await?;
+            let rows = q.fetch_all(&mut *tx).await?;
+            for r in rows {
+                let id: i64 = r.try_get("id")?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE {table} SET person_id = $1 WHERE district_code = $2 AND id = $3")))
+                    .bind(kept)
+                    .bind(d)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                moved.list_mut(name).push(id);
+            }
         }
         let n =
             sqlx::query("UPDATE people SET merged_into = $1, updated_at = $2 WHERE district_code = $3 AND id = $4 AND merged_into IS NULL")

@@ -24,13 +24,15 @@ pub struct CheckReport {
     pub write_ms: u128,
 }
 
-/// Runs R1–R6 over every record of `district`.
+/// Runs R1–R6 and R8 (duplicates) over every record of `district`.
 pub async fn check_district(store: &Store, district: &str, now: DateTime<Utc>, params: Params) -> Result<CheckReport, StoreError> {
     let t = Instant::now();
     let facts = store.facts_of_district(district).await?;
+    let people = store.link_records_of_district(district).await?;
     let load_ms = t.elapsed().as_millis();
     let t = Instant::now();
-    let hits = comparison::run(&facts, params, now, china_day(now));
+    let mut hits = comparison::run(&facts, params, now, china_day(now));
+    hits.extend(comparison::duplicates(&people, wardbook_domain::linkage::Weights::default()));
     let rules_ms = t.elapsed().as_millis();
     let t = Instant::now();
     let new_flags = store.flags_record(district, &hits, now.timestamp_millis()).await?;

@@ -329,4 +329,6 @@ pub struct FlagPage {
     pub evidence: Vec<(String, String, String)>,
     pub open: bool,
     pub fields: Vec<FieldView>,
+    /// What the reviewer can do beside deciding here (for a probable duplicate: merge).
+    pub actions: Vec<Link>,
 }

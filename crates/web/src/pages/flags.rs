@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use wardbook_domain::FieldErrors;
+use wardbook_domain::access::Permission;
 use wardbook_domain::clue::{Source, Warning};
 use wardbook_domain::comparison::Rule;
 use wardbook_domain::org::OrgCode;
@@ -19,7 +20,7 @@ use crate::auth::Principal;
 use crate::i18n::{Lang, Tr};
 use crate::pages::clues::china_time;
 use crate::pages::registry::{found, page};
-use crate::views::{Chrome, FieldView, FlagPage, Row, render};
+use crate::views::{Chrome, FieldView, FlagPage, Link, Row, render};
 use crate::{AppState, RequestCtx, WebError};
 
 fn describe(tr: Tr, rule: Rule) -> &'static str {
@@ -105,6 +106,12 @@ fn flag_page(who: &Principal, f: &FlagRow, input: &DecideForm, errors: &FieldErr
             .collect(),
         open: f.state == "open",
         fields,
+        actions: match (f.rule, f.evidence.as_slice()) {
+            (Rule::Duplicate, [(_, a, _), (_, b, _)]) if f.state == "open" && who.account.role.can(Permission::PersonMerge) => {
+                vec![Link { href: format!("/people/{a}/merge?other={b}&flag={}", f.id), text: tr.t("flags.merge").to_string() }]
+            }
+            _ => vec![],
+        },
     }
 }
 

@@ -3,7 +3,7 @@
 //! never final.
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use wardbook_domain::FieldErrors;
@@ -20,10 +20,18 @@ pub struct MergeForm {
     other: String,
     #[serde(default)]
     reason: String,
+    /// The duplicate flag (R8) this merge settles, when it came from the review queue.
+    #[serde(default)]
+    flag: String,
 }
 
 fn merge_form(who: &Principal, id: i64, f: &MergeForm) -> FormPage {
-    let mut page = form(who, "merge.title", format!("/people/{id}/merge"), format!("/people/{id}"), |tr| {
+    // A merge started from a duplicate flag carries the flag, so the merge settles it.
+    let action = match f.flag.parse::<i64>() {
+        Ok(flag) => format!("/people/{id}/merge?flag={flag}"),
+        Err(_) => format!("/people/{id}/merge"),
+    };
+    let mut page = form(who, "merge.title", action, format!("/people/{id}"), |tr| {
         vec![
             FieldView::new(tr, "other", "merge.other", "text", &f.other),
             FieldView::new(tr, "reason", "merge.reason", "textarea", &f.reason),
@@ -42,9 +50,16 @@ async fn person_in_scope(app: &AppState, ctx: &RequestCtx, who: &Principal, id: 
     found(app, ctx, who, &format!("person:{id}"), r).await.map(|_| ())
 }
 
-pub async fn merge_page(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>) -> Result<Response, WebError> {
+pub async fn merge_page(
+    State(app): State<AppState>,
+    ctx: RequestCtx,
+    who: Principal,
+    Path(id): Path<i64>,
+    Query(prefill): Query<MergeForm>,
+) -> Result<Response, WebError> {
     person_in_scope(&app, &ctx, &who, id).await?;
-    Ok(render(&merge_form(&who, id, &MergeForm::default()))?.into_response())
+    let f = MergeForm { reason: String::new(), ..prefill };
+    Ok(render(&merge_form(&who, id, &f))?.into_response())
 }
 
 /// Merges the other record into this one.
@@ -53,8 +68,10 @@ pub async fn merge(
     ctx: RequestCtx,
     who: Principal,
     Path(id): Path<i64>,
-    Form(f): Form<MergeForm>,
+    Query(from): Query<FlagQuery>,
+    Form(mut f): Form<MergeForm>,
 ) -> Result<Response, WebError> {
+    f.flag = from.flag;
     person_in_scope(&app, &ctx, &who, id).await?;
     let mut errors = FieldErrors::new();
     let reason = wardbook_domain::validation::purpose(&f.reason).map_err(|k| errors.add("reason", k)).ok();
@@ -80,6 +97,14 @@ pub async fn merge(
                     reason,
                 )
                 .await?;
+                // A merge that settles a duplicate flag (R8) confirms it.
+                if let Ok(flag) = f.flag.parse::<i64>() {
+                    let decision = wardbook_store::flags::Decision::Corrected(format!("merged: {reason}"));
+                    match app.store.flag_decide(&who.account.org, flag, &decision, who.account.id, app.now_ms()).await {
+                        Ok(()) | Err(StoreError::NotFound) | Err(StoreError::Conflict(_)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 return Ok(Redirect::to(&format!("/people/{id}")).into_response());
             }
             Err(StoreError::NotFound) => errors.add("other", "err.merge_other"),
@@ -88,6 +113,12 @@ pub async fn merge(
         }
     }
     Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&merge_form(&who, id, &f).with_errors(&errors))?).into_response())
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct FlagQuery {
+    #[serde(default)]
+    flag: String,
 }
 
 #[derive(serde::Deserialize, Default)]

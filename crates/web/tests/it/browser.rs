@@ -294,3 +294,73 @@ async fn tip_scenario(d: &WebDriver, app: &crate::harness::App) -> WebDriverResu
     assert!(status.contains("已办结"), "{status}");
     Ok(())
 }
+
+/// A foreign resident registered twice, the second time under a renewed passport: the
+/// duplicate R8 is there to find. Returns both records' ids.
+async fn register_twice(app: &crate::harness::App) -> (i64, i64) {
+    let grid = wardbook_domain::org::OrgCode::parse(crate::harness::GRID1).expect("g");
+    let now = wardbook_domain::clock::Clock::now(app.clock.as_ref()).timestamp_millis();
+    let mut ids = vec![];
+    for passport in ["E1111111", "C9999999"] {
+        let p = wardbook_domain::registry::PersonInput {
+            name: "NGUYEN VAN AN".into(),
+            gender: "M".into(),
+            birth_date: "1988-01-02".into(),
+            category: "foreign".into(),
+            id_kind: "passport".into(),
+            id_number: passport.into(),
+            nationality: "VNM".into(),
+            phone: "13800001111".into(),
+            ..Default::default()
+        }
+        .validate(chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("d"))
+        .expect("person");
+        let r = wardbook_domain::registry::ResidenceInput { from: "2026-10-01".into(), to: "".into() }.validate().expect("r");
+        match app.store.person_register(&grid, app.grid1.unit, &p, &r, now).await.expect("registered") {
+            wardbook_store::registry::Registered::NewPerson(id) => ids.push(id),
+            other => panic!("{other:?}"),
+        }
+    }
+    (ids[0], ids[1])
+}
+
+#[tokio::test]
+async fn the_task_force_takes_a_duplicate_flag_from_the_queue_to_a_merge() -> WebDriverResult<()> {
+    let Some((_driver, port, chromium)) = start_driver().await else {
+        return Ok(());
+    };
+    let app = spawn_app().await;
+    let (first, second) = register_twice(&app).await;
+    let now = wardbook_domain::clock::Clock::now(app.clock.as_ref());
+    let report = wardbook_web::check::check_district(&app.store, "110105", now, Default::default()).await.expect("check");
+    assert_eq!(report.hits_per_rule.get("R8"), Some(&1), "{:?}", report.hits_per_rule);
+    let community = wardbook_domain::org::OrgCode::parse(crate::harness::COMMUNITY).expect("c");
+    let open = app.store.flags_open(&community, 10).await.expect("open");
+    assert!(open.iter().any(|f| f.rule.id() == "R8"), "{open:?}");
+    let profile = std::env::temp_dir().join(format!("wb-chromium-{}", rand_suffix()));
+    let d = browser(port, &chromium, &profile).await?;
+    let result = merge_scenario(&d, &app, first, second).await;
+    let _ = d.quit().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    result
+}
+
+async fn merge_scenario(d: &WebDriver, app: &crate::harness::App, first: i64, second: i64) -> WebDriverResult<()> {
+    let base = &app.url;
+    login(d, base, "community.task.force").await?;
+    d.goto(format!("{base}/flags")).await?;
+    wait(d, By::LinkText("R8")).await?.click().await?;
+    let facts = wait(d, By::Id("flag-facts")).await?.text().await?;
+    assert!(facts.contains("疑似同一人") && facts.contains("name"), "{facts}");
+    d.find(By::Id("flag-action-1")).await?.click().await?;
+    wait(d, By::Id("f-reason")).await?.send_keys("同一人，护照换发后重复登记").await?;
+    d.find(By::Id("form-submit")).await?.click().await?;
+    wait(d, By::LinkText("撤销合并")).await?;
+    let (kept, absorbed) = (first.min(second), first.max(second));
+    let merged = app.store.person_get(&wardbook_domain::org::OrgCode::parse("110105").expect("d"), absorbed).await.expect("absorbed");
+    assert_eq!(merged.merged_into, Some(kept));
+    d.goto(format!("{base}/flags")).await?;
+    let queue = wait(d, By::Css("main")).await?.text().await?;
+    assert!(!queue.contains("R8"), "the flag left the queue: {queue}");
+    Ok(())
+}
