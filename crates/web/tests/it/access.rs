@@ -162,3 +162,40 @@ async fn admins_never_see_personal_data_and_only_the_audit_admin_reads_the_log()
         assert_eq!(audit == 200, admin == "audit.admin", "{admin} reading the audit log: {audit}");
     }
 }
+
+/// AD-01 on the clue, patrol, tenancy and flag routes: each call that reads personal data
+/// writes exactly one audit row.
+#[tokio::test]
+async fn each_read_of_personal_data_on_the_new_routes_writes_one_audit_row() {
+    let app = spawn_app().await;
+    let f = &app.grid1;
+    let total = |app: &App| {
+        let store = app.store.clone();
+        async move { store.audit_verify().await.expect("verify").checked }
+    };
+    let reads: Vec<(&str, String)> = vec![
+        ("community.task.force", "/inbox".into()),
+        ("community.task.force", "/clues".into()),
+        ("community.task.force", format!("/clues/{}", f.clue)),
+        ("community.task.force", format!("/api/clues/{}", f.clue)),
+        ("community.task.force", "/clues/export".into()),
+        ("community.task.force", format!("/clues/{}/report", f.closed_clue)),
+        ("community.task.force", "/figures".into()),
+        ("community.task.force", "/patrols/board".into()),
+        ("community.task.force", "/flags".into()),
+        ("community.task.force", format!("/drills/{}", f.drill)),
+        ("community.task.force", format!("/establishments/{}", f.establishment)),
+        ("grid1", format!("/patrols/{}", f.patrol)),
+        ("community.police", format!("/clues/{}", f.clue)),
+    ];
+    for (login, path) in reads {
+        let s = app.login(login).await;
+        // Let the audit writer settle the login's own rows first.
+        let before = total(&app).await;
+        let r = s.get(&app, &path).await;
+        assert_eq!(r.status(), 200, "{login} {path}");
+        let _ = r.bytes().await;
+        let after = total(&app).await;
+        assert_eq!(after - before, 1, "{login} {path}: one audit row per read");
+    }
+}
