@@ -78,7 +78,8 @@ fn parallel<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U>
 }
 
 fn write(path: &Path, a: &[LinkRecord], b: &[LinkRecord], links: &[Link]) -> Result<()> {
-    let mut w = csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut w =
+        csv::WriterBuilder::new().buffer_capacity(1 << 20).from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
     w.write_record(["a_record_id", "b_record_id", "score", "explanation"])?;
     for l in links {
         w.write_record([&a[l.a as usize].record_id, &b[l.b as usize].record_id, &format!("{:.1}", l.scored.score), &l.scored.explain()])?;
