@@ -61,6 +61,9 @@ pub async fn seed_with(store: &Store, clock: &dyn Clock, cfg: &Config) -> Result
         data.batch.people.len()
     );
     seed_clues(store, &data, now).await?;
+    // The review queue starts with what the rules find in the demo's data (its crowded units).
+    let district = data.org[0].0.to_string();
+    wardbook_web::check::check_district(store, &district, now, Default::default()).await.context("cannot run the comparison rules")?;
     println!("{:<12} {:<22} {:<16} {:<24} TOTP key", "login", "role", "org", "password");
     for (login, name, role, org) in accounts_to_make {
         let password = format!("Demo-{}", wardbook_web::auth::random_token().get(..10).unwrap_or("0123456789"));

@@ -129,6 +129,9 @@ impl Hit {
 pub struct PersonFact {
     pub id: i64,
     pub grid_code: String,
+    pub name: String,
+    pub nationality: String,
+    pub id_kind: String,
     pub id_kind_rid: bool,
     pub id_number: String,
     pub gender: Gender,
@@ -339,6 +342,34 @@ pub fn run(f: &Facts, params: Params, now: DateTime<Utc>, today: NaiveDate) -> V
     hits
 }
 
+/// Each person as the linkage engine reads them, with their grid: the person's facts and the
+/// building of their current residence (lowest id when several).
+pub fn link_records(f: &Facts) -> Vec<(i64, String, crate::linkage::LinkRecord)> {
+    let mut building: HashMap<i64, i64> = HashMap::new();
+    for r in f.residences.iter().filter(|r| r.to.is_none()) {
+        let e = building.entry(r.person_id).or_insert(r.address_id);
+        *e = (*e).min(r.address_id);
+    }
+    f.people
+        .iter()
+        .map(|p| {
+            let record = crate::linkage::LinkRecord {
+                record_id: p.id.to_string(),
+                id_type: p.id_kind.clone(),
+                id_number: p.id_number.clone(),
+                name: p.name.clone(),
+                gender: p.gender.code().to_string(),
+                birth_date: Some(p.birth_date),
+                nationality: p.nationality.clone(),
+                // The blind index stands in for the number: equal phones give equal tokens.
+                phone: p.phone_token.clone().unwrap_or_default(),
+                address: building.get(&p.id).map(|b| format!("building{b}")).unwrap_or_default(),
+            };
+            (p.id, p.grid_code.clone(), record)
+        })
+        .collect()
+}
+
 /// R8 over the registry itself: pairs of records that are probably one person. A pair above
 /// the threshold and one in the grey zone are both flagged for a person to decide (merge or not);
 /// the detail says which and why.
@@ -386,6 +417,9 @@ mod tests {
         PersonFact {
             id,
             grid_code: "110105001024001".into(),
+            name: "张伟".into(),
+            nationality: "CHN".into(),
+            id_kind: "rid".into(),
             id_kind_rid: true,
             id_number: number.into(),
             gender,

@@ -98,13 +98,12 @@ impl Store {
             out.push(PersonFact {
                 id,
                 grid_code: r.try_get("grid_code")?,
+                name: r.try_get("name")?,
+                nationality: r.try_get("nationality")?,
                 id_kind_rid: rid,
-                // R1 reads the number itself, so only resident IDs are opened.
-                id_number: if rid {
-                    self.open_sealed("people", "id_number", id, &r.try_get::<String, _>("id_number_ct")?).await?
-                } else {
-                    String::new()
-                },
+                id_kind: kind,
+                // R1 and R8 read the number itself.
+                id_number: self.open_sealed("people", "id_number", id, &r.try_get::<String, _>("id_number_ct")?).await?,
                 gender: Gender::parse(&gender).ok_or_else(|| bad("bad gender"))?,
                 birth_date: day(&r.try_get::<String, _>("birth_date")?)?,
                 phone_token: r.try_get("phone_bidx")?,
@@ -258,42 +257,6 @@ impl Store {
         }
         facts.residences.sort_by_key(|r| r.id);
         Ok(facts)
-    }
-
-    /// Every live person of a district as the linkage engine reads them (R8), with their grid.
-    pub async fn link_records_of_district(&self, district: &str) -> Result<Vec<(i64, String, wardbook_domain::linkage::LinkRecord)>> {
-        let rows = sqlx::query(
-            "SELECT p.*, (SELECT MIN(u.address_id) FROM residences r JOIN housing_units u ON u.district_code = r.district_code AND u.id = r.unit_id \
-             WHERE r.district_code = p.district_code AND r.person_id = p.id AND r.to_date IS NULL) AS address_id \
-             FROM people p WHERE p.district_code = $1 AND p.merged_into IS NULL",
-        )
-        .bind(district)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let id: i64 = r.try_get("id")?;
-            let kind: String = r.try_get("id_kind")?;
-            let birth: String = r.try_get("birth_date")?;
-            let address: Option<i64> = r.try_get("address_id")?;
-            out.push((
-                id,
-                r.try_get("grid_code")?,
-                wardbook_domain::linkage::LinkRecord {
-                    record_id: id.to_string(),
-                    id_type: kind,
-                    id_number: self.open_sealed("people", "id_number", id, &r.try_get::<String, _>("id_number_ct")?).await?,
-                    name: r.try_get("name")?,
-                    gender: r.try_get("gender")?,
-                    birth_date: NaiveDate::parse_from_str(&birth, "%Y-%m-%d").ok(),
-                    nationality: r.try_get("nationality")?,
-                    // The blind index stands in for the number: equal phones give equal tokens.
-                    phone: r.try_get::<Option<String>, _>("phone_bidx")?.unwrap_or_default(),
-                    address: address.map(|a| format!("building{a}")).unwrap_or_default(),
-                },
-            ));
-        }
-        Ok(out)
     }
 
     /// Writes new hits as open flags; a hit whose evidence already has a flag (open, confirmed

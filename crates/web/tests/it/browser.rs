@@ -232,7 +232,10 @@ async fn advance_from_inbox(d: &WebDriver, base: &str, text: &str, note: &str, o
     if let Some(o) = outcome {
         d.find(By::Css(&format!("#step-advance input[value='{o}']"))).await?.click().await?;
     }
-    d.find(By::Id("submit-advance")).await?.click().await?;
+    let submit = d.find(By::Id("submit-advance")).await?;
+    submit.click().await?;
+    // The old page's heading would match at once: wait for that page to go first.
+    submit.wait_until().stale().await?;
     wait(d, By::Id("clue-heading")).await?;
     Ok(())
 }
