@@ -203,3 +203,32 @@ impl Session {
         self.http.post(format!("{}{path}", app.url)).form(&fields).send().await.expect("post")
     }
 }
+
+/// A foreign resident registered twice, the second time under a renewed passport: the
+/// duplicate R8 is there to find. Returns both records' ids.
+pub async fn foreigner_registered_twice(app: &App) -> (i64, i64) {
+    let grid = wardbook_domain::org::OrgCode::parse(GRID1).expect("g");
+    let now = wardbook_domain::clock::Clock::now(app.clock.as_ref()).timestamp_millis();
+    let mut ids = vec![];
+    for passport in ["E1111111", "C9999999"] {
+        let p = wardbook_domain::registry::PersonInput {
+            name: "NGUYEN VAN AN".into(),
+            gender: "M".into(),
+            birth_date: "1988-01-02".into(),
+            category: "foreign".into(),
+            id_kind: "passport".into(),
+            id_number: passport.into(),
+            nationality: "VNM".into(),
+            phone: "13800001111".into(),
+            ..Default::default()
+        }
+        .validate(chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("d"))
+        .expect("person");
+        let r = wardbook_domain::registry::ResidenceInput { from: "2026-10-01".into(), to: "".into() }.validate().expect("r");
+        match app.store.person_register(&grid, app.grid1.unit, &p, &r, now).await.expect("registered") {
+            wardbook_store::registry::Registered::NewPerson(id) => ids.push(id),
+            other => panic!("{other:?}"),
+        }
+    }
+    (ids[0], ids[1])
+}

@@ -511,25 +511,8 @@ async fn a_save_that_overfills_a_unit_raises_a_flag_for_review_and_a_dismissal_s
 #[tokio::test]
 async fn merging_from_a_duplicate_flag_settles_the_flag() {
     let app = crate::harness::spawn_app().await;
-    let grid = wardbook_domain::org::OrgCode::parse(crate::harness::GRID1).expect("g");
+    crate::harness::foreigner_registered_twice(&app).await;
     let now = wardbook_domain::clock::Clock::now(app.clock.as_ref());
-    for passport in ["E1111111", "C9999999"] {
-        let p = wardbook_domain::registry::PersonInput {
-            name: "NGUYEN VAN AN".into(),
-            gender: "M".into(),
-            birth_date: "1988-01-02".into(),
-            category: "foreign".into(),
-            id_kind: "passport".into(),
-            id_number: passport.into(),
-            nationality: "VNM".into(),
-            phone: "13800001111".into(),
-            ..Default::default()
-        }
-        .validate(chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("d"))
-        .expect("person");
-        let r = wardbook_domain::registry::ResidenceInput { from: "2026-10-01".into(), to: "".into() }.validate().expect("r");
-        app.store.person_register(&grid, app.grid1.unit, &p, &r, now.timestamp_millis()).await.expect("registered");
-    }
     wardbook_web::check::check_district(&app.store, "110105", now, Default::default()).await.expect("check");
     let scope = wardbook_domain::org::OrgCode::parse(crate::harness::COMMUNITY).expect("c");
     let flag = app.store.flags_open(&scope, 10).await.expect("open").into_iter().find(|f| f.rule.id() == "R8").expect("R8");
