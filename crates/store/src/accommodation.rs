@@ -1,12 +1,12 @@
 //! Accommodation registrations as stored: scoped by grid like every registry row, the visa
 //! number sealed like every document number.
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 use wardbook_domain::accommodation::Accommodation;
 use wardbook_domain::org::OrgCode;
 
-use crate::{Result, Store, StoreError, new_id};
+use crate::{Result, Store, StoreError, new_id, stored_date as date, time};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccommodationRow {
@@ -21,14 +21,6 @@ pub struct AccommodationRow {
 
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
-}
-
-fn time(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
-
-fn date(s: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| StoreError::Conflict("bad date in database"))
 }
 
 impl Store {

@@ -3,7 +3,6 @@
 //! so a crash never leaves a clue moved without its deadline (or a deadline without its clue).
 //! Reads are scoped by the reader's org node, as a range of grid keys.
 
-use chrono::{DateTime, TimeZone, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use wardbook_domain::access::Role;
@@ -11,15 +10,8 @@ use wardbook_domain::clue::{ClueState, ClueTimes, Outcome, Source, Stage, Transi
 use wardbook_domain::org::OrgCode;
 use wardbook_domain::tip::{Channel, Tip};
 
-use crate::{Result, Store, StoreError, new_id};
-
-pub fn time(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
-
-fn bad(what: &'static str) -> StoreError {
-    StoreError::Conflict(what)
-}
+pub use crate::time;
+use crate::{Result, Store, corrupt as bad, new_id};
 
 /// A clue to be made: from a tip, a patrol finding, a registry flag or a member of staff.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use wardbook_domain::ids::Gender;
 use wardbook_domain::org::OrgCode;
 
 use crate::clues::time;
-use crate::{Result, Store, StoreError, new_id};
+use crate::{Result, Store, corrupt as bad, new_id, stored_date as day};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlagRow {
@@ -40,14 +40,6 @@ pub enum Decision {
     /// Confirmed; the registry was (or will be) corrected.
     Corrected(String),
     Dismissed(String),
-}
-
-fn bad(what: &'static str) -> StoreError {
-    StoreError::Conflict(what)
-}
-
-fn day(s: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad("bad date in database"))
 }
 
 fn optional_day(r: &AnyRow, column: &str) -> Result<Option<NaiveDate>> {

@@ -55,6 +55,21 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A millisecond timestamp column as a time.
+pub fn time(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, ms).single().unwrap_or_default()
+}
+
+/// A date column as stored (`YYYY-MM-DD`); anything else is a corrupt row.
+pub(crate) fn stored_date(s: &str) -> Result<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| StoreError::Conflict("bad date in database"))
+}
+
+/// A row that does not decode: it was not written by this code, or was changed by hand.
+pub(crate) fn corrupt(what: &'static str) -> StoreError {
+    StoreError::Conflict(what)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

@@ -13,7 +13,7 @@ use wardbook_domain::org::OrgCode;
 use wardbook_domain::registry::{Address, Batch, Documents, HousingKind, HousingUnit, IdKind, Person, PersonCategory, Residence};
 
 use crate::vault::Vault;
-use crate::{Result, Store, StoreError, new_id};
+use crate::{Result, Store, StoreError, new_id, stored_date as date};
 use wardbook_domain::search::{Query, name_terms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,10 +62,6 @@ pub enum Registered {
 
 fn like(scope: &OrgCode) -> String {
     format!("{}%", scope.as_str())
-}
-
-fn date(s: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| StoreError::Conflict("bad date in database"))
 }
 
 fn address(r: &AnyRow) -> Result<Address> {

@@ -7,7 +7,7 @@ use sqlx::Row;
 use wardbook_domain::org::OrgCode;
 use wardbook_domain::tenancy::{Contract, Establishment, EstablishmentKind, Party, PartyRole, Relation, Tie, chain_gap};
 
-use crate::{Result, Store, StoreError, new_id};
+use crate::{Result, Store, corrupt as bad, new_id, stored_date as day};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EstablishmentRow {
@@ -38,14 +38,6 @@ pub struct ContractRow {
     pub id: i64,
     pub person_name: String,
     pub contract: Contract,
-}
-
-fn bad(what: &'static str) -> StoreError {
-    StoreError::Conflict(what)
-}
-
-fn day(s: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad("bad date in database"))
 }
 
 impl Store {
