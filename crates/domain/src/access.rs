@@ -64,6 +64,8 @@ pub enum Permission {
     DrillRun,
     /// Review comparison flags in one's area: confirm into a clue or a correction, or dismiss.
     FlagReview,
+    /// Receive outside sources (other departments' lists) and follow their comparison.
+    SourceManage,
     /// See people routed to protection as possible victims of trafficking or exploitation:
     /// police roles only; everyone else finds no such person.
     ProtectedPersonRead,
@@ -96,6 +98,7 @@ const MATRIX: &[(Role, &[Permission])] = &[
             ClueExport,
             DrillRun,
             FlagReview,
+            SourceManage,
         ],
     ),
     (Role::GridWorker, &[OrgView, HousingRead, PersonRead, RegistryWrite, PatrolWork, TipEnter, ClueRead, ClueWork, FlagReview]),
@@ -120,6 +123,7 @@ const MATRIX: &[(Role, &[Permission])] = &[
             ReporterIdentity,
             ProtectedPersonRead,
             FlagReview,
+            SourceManage,
         ],
     ),
     (
@@ -138,6 +142,7 @@ const MATRIX: &[(Role, &[Permission])] = &[
             ReporterIdentity,
             ProtectedPersonRead,
             FlagReview,
+            SourceManage,
         ],
     ),
     (Role::Volunteer, &[OrgView]),

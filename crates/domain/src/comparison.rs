@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::ids::{Gender, ResidentId};
 
-/// The rules this engine runs (R7 and R8, which need outside sources, come with them).
+/// The rules this engine runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum Rule {
     /// R1: check character, birth date or gender disagree with the ID number.
@@ -25,18 +25,23 @@ pub enum Rule {
     AccommodationOverdue,
     /// R6: a visa, stay permit or residence permit expired while its holder still lives here.
     PermitExpired,
+    /// R7: an outside source disagrees with the registry: it records a person as having left the
+    /// country or moved away who is still active here, or places someone at an address here who
+    /// is not registered there.
+    SourceMismatch,
     /// R8: two records that are probably the same person (record linkage).
     Duplicate,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 7] = [
+    pub const ALL: [Rule; 8] = [
         Rule::IdIntegrity,
         Rule::TwoAddresses,
         Rule::SharedPhone,
         Rule::OverCapacity,
         Rule::AccommodationOverdue,
         Rule::PermitExpired,
+        Rule::SourceMismatch,
         Rule::Duplicate,
     ];
 
@@ -48,6 +53,7 @@ impl Rule {
             Rule::OverCapacity => "R4",
             Rule::AccommodationOverdue => "R5",
             Rule::PermitExpired => "R6",
+            Rule::SourceMismatch => "R7",
             Rule::Duplicate => "R8",
         }
     }
@@ -64,6 +70,7 @@ impl Rule {
             Rule::OverCapacity => "房屋在住人数超过核定人数（疑似群租）",
             Rule::AccommodationOverdue => "境外人员住宿登记超过 24 小时未办理",
             Rule::PermitExpired => "签证、停留证件或居住证已过期但仍登记在住",
+            Rule::SourceMismatch => "外部数据源与登记不一致：已出境或迁出仍在住，或在本地居住却未登记",
             Rule::Duplicate => "两条记录疑似同一人（可合并）",
         }
     }
@@ -76,6 +83,9 @@ impl Rule {
             Rule::OverCapacity => "A housing unit's active occupants exceed its declared capacity (possible group rental)",
             Rule::AccommodationOverdue => "A foreign national's accommodation registration not filed within 24 hours",
             Rule::PermitExpired => "A visa, stay permit or residence permit expired while its holder is still registered here",
+            Rule::SourceMismatch => {
+                "An outside source disagrees with the registry: left the country or moved away but still active here, or living here unregistered"
+            }
             Rule::Duplicate => "Two records that are probably the same person (can be merged)",
         }
     }
@@ -180,6 +190,19 @@ pub struct AccommodationFact {
     pub filed_at: Option<DateTime<Utc>>,
 }
 
+/// A record of an outside source as R7 reads it: what it says, and whom and where in the
+/// registry the comparison job matched it to (by blind index or by linkage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFact {
+    pub id: i64,
+    pub event: crate::source::SourceEvent,
+    /// The day the event happened, or the day the source was received when the list gives none.
+    pub as_of: NaiveDate,
+    pub person_id: Option<i64>,
+    /// The housing unit here that the record's address names, and its grid.
+    pub unit: Option<(i64, String)>,
+}
+
 /// Everything the rules read, for one district (or one person's neighbourhood of it).
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -187,6 +210,8 @@ pub struct Facts {
     pub residences: Vec<ResidenceFact>,
     pub units: Vec<UnitFact>,
     pub accommodation: Vec<AccommodationFact>,
+    /// Records of the latest version of each outside source.
+    pub sources: Vec<SourceFact>,
 }
 
 /// R1 on one person: which of the ID number's parts disagree.
@@ -338,7 +363,71 @@ pub fn run(f: &Facts, params: Params, now: DateTime<Utc>, today: NaiveDate) -> V
             }
         }
     }
+    hits.extend(source_mismatches(&f.sources, &by_person, today));
     hits.sort_by(|a, b| (a.rule, a.subject).cmp(&(b.rule, b.subject)));
+    hits
+}
+
+/// R7: what outside sources say against what the registry holds today.
+fn source_mismatches(sources: &[SourceFact], by_person: &HashMap<i64, Vec<&ResidenceFact>>, today: NaiveDate) -> Vec<Hit> {
+    use crate::source::SourceEvent;
+    let mut hits = vec![];
+    for s in sources {
+        let residences = s.person_id.and_then(|p| by_person.get(&p)).map(Vec::as_slice).unwrap_or(&[]);
+        let record = |fields| Evidence { table: "source_records", id: s.id, fields };
+        match (s.event, s.person_id, &s.unit) {
+            (SourceEvent::Departed | SourceEvent::MovedAway, Some(person), _) => {
+                // Still living here on a residence that began before the departure: a person
+                // who came back and registered again afterwards is not a hit.
+                for r in residences.iter().filter(|r| r.active_on(today) && r.from <= s.as_of) {
+                    hits.push(Hit {
+                        rule: Rule::SourceMismatch,
+                        subject: ("person", person),
+                        grid_code: r.grid_code.clone(),
+                        evidence: vec![
+                            record(vec!["event", "event_date", "id_number"]),
+                            Evidence { table: "residences", id: r.id, fields: vec!["from_date", "to_date"] },
+                        ],
+                        detail: format!("{} {} · {} {}–", s.event.code(), s.as_of, r.unit_id, r.from),
+                    });
+                }
+            }
+            (SourceEvent::Resides, None, Some((unit, grid))) => hits.push(Hit {
+                rule: Rule::SourceMismatch,
+                subject: ("source_record", s.id),
+                grid_code: grid.clone(),
+                evidence: vec![
+                    record(vec!["name", "id_number", "address"]),
+                    Evidence { table: "housing_units", id: *unit, fields: vec![] },
+                ],
+                detail: format!("resides {} · unit {unit} · not registered", s.as_of),
+            }),
+            (SourceEvent::Resides, Some(person), Some((unit, grid)))
+                if !residences.iter().any(|r| r.unit_id == *unit && r.active_on(today)) =>
+            {
+                let mut evidence = vec![
+                    record(vec!["address", "id_number"]),
+                    Evidence { table: "people", id: person, fields: vec![] },
+                    Evidence { table: "housing_units", id: *unit, fields: vec![] },
+                ];
+                evidence.extend(residences.iter().filter(|r| r.active_on(today)).map(|r| Evidence {
+                    table: "residences",
+                    id: r.id,
+                    fields: vec!["unit_id"],
+                }));
+                hits.push(Hit {
+                    rule: Rule::SourceMismatch,
+                    subject: ("person", person),
+                    grid_code: grid.clone(),
+                    evidence,
+                    detail: format!("resides {} · unit {unit} · registered elsewhere or not at all", s.as_of),
+                });
+            }
+            // Departures of people we never registered, and addresses outside this district,
+            // say nothing about the registry.
+            _ => {}
+        }
+    }
     hits
 }
 
@@ -551,6 +640,7 @@ mod tests {
                     filed_at: Some(now()),
                 },
             ],
+            sources: vec![],
         };
         let hits = run(&f, Params::default(), now(), d("2026-12-04"));
         assert_eq!(rules(&hits), vec![("R4", 100), ("R5", 2), ("R6", 1)], "visa valid through today; past tenant not counted");
@@ -576,5 +666,68 @@ mod tests {
         g.residences.reverse();
         let b = run(&g, Params::default(), now(), d("2026-12-04"));
         assert_eq!(a[0].evidence_key(), b[0].evidence_key());
+    }
+
+    fn source(id: i64, event: crate::source::SourceEvent, as_of: &str, person: Option<i64>, unit: Option<i64>) -> SourceFact {
+        SourceFact { id, event, as_of: d(as_of), person_id: person, unit: unit.map(|u| (u, "110105001024002".to_string())) }
+    }
+
+    #[test]
+    fn r7_a_departure_while_still_living_here_names_the_source_record_and_the_residence() {
+        use crate::source::SourceEvent::*;
+        let f = Facts {
+            people: vec![
+                person(1, &rid("11010519800101001"), "1980-01-01", Gender::Male),
+                person(2, &rid("11010519800101002"), "1980-01-01", Gender::Female),
+            ],
+            residences: vec![
+                residence(10, 1, 100, 1000, "2020-01-01", None),
+                // Person 2 left in March and came back in June: the new residence is not a hit.
+                residence(20, 2, 200, 2000, "2020-01-01", Some("2026-03-01")),
+                residence(21, 2, 200, 2000, "2026-06-01", None),
+            ],
+            sources: vec![
+                source(5, Departed, "2026-11-20", Some(1), None),
+                source(6, MovedAway, "2026-03-01", Some(2), None),
+                source(7, Departed, "2026-11-20", None, None),
+            ],
+            ..Facts::default()
+        };
+        let hits = run(&f, Params::default(), now(), d("2026-12-04"));
+        assert_eq!(rules(&hits), vec![("R7", 1)]);
+        let keys: Vec<(&str, i64)> = hits[0].evidence.iter().map(|e| (e.table, e.id)).collect();
+        assert_eq!(keys, vec![("source_records", 5), ("residences", 10)]);
+        assert_eq!(hits[0].grid_code, "110105001024001");
+    }
+
+    #[test]
+    fn r7_someone_placed_here_who_is_not_registered_here() {
+        use crate::source::SourceEvent::*;
+        let f = Facts {
+            people: vec![
+                person(1, &rid("11010519800101001"), "1980-01-01", Gender::Male),
+                person(2, &rid("11010519800101002"), "1980-01-01", Gender::Female),
+            ],
+            residences: vec![residence(10, 1, 100, 1000, "2020-01-01", None), residence(20, 2, 300, 3000, "2020-01-01", None)],
+            sources: vec![
+                // Registered at that very unit: a near miss.
+                source(5, Resides, "2026-11-01", Some(1), Some(100)),
+                // Nobody we know: the record itself is the subject, in the unit's grid.
+                source(6, Resides, "2026-11-01", None, Some(100)),
+                // Registered, but at another unit.
+                source(7, Resides, "2026-11-01", Some(2), Some(100)),
+                // An address outside the district: nothing to say.
+                source(8, Resides, "2026-11-01", None, None),
+            ],
+            ..Facts::default()
+        };
+        let hits = run(&f, Params::default(), now(), d("2026-12-04"));
+        let mut got: Vec<(&str, &str, i64)> = hits.iter().map(|h| (h.rule.id(), h.subject.0, h.subject.1)).collect();
+        got.sort();
+        assert_eq!(got, vec![("R7", "person", 2), ("R7", "source_record", 6)]);
+        let unregistered = hits.iter().find(|h| h.subject.0 == "source_record").expect("hit");
+        assert_eq!(unregistered.grid_code, "110105001024002");
+        let elsewhere = hits.iter().find(|h| h.subject.0 == "person").expect("hit");
+        assert!(elsewhere.evidence.iter().any(|e| e.table == "residences" && e.id == 20), "{elsewhere:?}");
     }
 }

@@ -17,6 +17,7 @@ pub mod password;
 pub mod patrol;
 pub mod registry;
 pub mod search;
+pub mod source;
 pub mod tenancy;
 pub mod tip;
 pub mod validation;

@@ -27,6 +27,9 @@ impl FieldErrors {
     pub fn for_field(&self, field: &str) -> Option<&'static str> {
         self.0.iter().find(|e| e.field == field).map(|e| e.key)
     }
+    pub fn has(&self, field: &str) -> bool {
+        self.for_field(field).is_some()
+    }
     /// `Ok(value)` when nothing was added, the errors otherwise.
     pub fn into_result<T>(self, value: T) -> Result<T, FieldErrors> {
         if self.0.is_empty() { Ok(value) } else { Err(self) }
