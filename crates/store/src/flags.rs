@@ -118,19 +118,24 @@ impl Store {
         })
     }
 
-    /// Every fact of a district: what `check --all` reads.
-    pub async fn facts_of_district(&self, district: &str) -> Result<Facts> {
-        let people = sqlx::query("SELECT * FROM people WHERE district_code = $1 AND merged_into IS NULL")
-            .bind(district)
-            .fetch_all(&self.pool)
-            .await?;
-        let residences = sqlx::query(
+    /// Every residence of a district, as the rules read them.
+    pub async fn residence_facts(&self, district: &str) -> Result<Vec<ResidenceFact>> {
+        let rows = sqlx::query(
             "SELECT r.id, r.person_id, r.unit_id, u.address_id, r.grid_code, r.from_date, r.to_date FROM residences r \
              JOIN housing_units u ON u.district_code = r.district_code AND u.id = r.unit_id WHERE r.district_code = $1",
         )
         .bind(district)
         .fetch_all(&self.pool)
         .await?;
+        rows.iter().map(Self::residence_fact).collect()
+    }
+
+    /// Every fact of a district: what `check --all` reads.
+    pub async fn facts_of_district(&self, district: &str) -> Result<Facts> {
+        let people = sqlx::query("SELECT * FROM people WHERE district_code = $1 AND merged_into IS NULL")
+            .bind(district)
+            .fetch_all(&self.pool)
+            .await?;
         let units = sqlx::query("SELECT id, grid_code, capacity FROM housing_units WHERE district_code = $1")
             .bind(district)
             .fetch_all(&self.pool)
@@ -142,7 +147,7 @@ impl Store {
                 .await?;
         Ok(Facts {
             people: self.person_facts(&people).await?,
-            residences: residences.iter().map(Self::residence_fact).collect::<Result<_>>()?,
+            residences: self.residence_facts(district).await?,
             units: units
                 .iter()
                 .map(|r| Ok(UnitFact { id: r.try_get("id")?, grid_code: r.try_get("grid_code")?, capacity: r.try_get("capacity")? }))
@@ -159,6 +164,7 @@ impl Store {
                     })
                 })
                 .collect::<Result<_>>()?,
+            sources: self.source_facts(district, None).await?,
         })
     }
 
@@ -247,6 +253,7 @@ impl Store {
                 filed_at: r.try_get::<Option<i64>, _>("filed_at")?.map(time),
             });
         }
+        facts.sources = self.source_facts(district, Some(person)).await?;
         facts.residences.sort_by_key(|r| r.id);
         Ok(facts)
     }

@@ -57,11 +57,14 @@ pub struct RotateReport {
 
 /// Sealed columns besides the people table's two, as (table, column without `_ct`): constants,
 /// never user text, so they may be spliced into SQL.
-const SINGLE_SEALED: [(&str, &str); 4] = [
+const SINGLE_SEALED: [(&str, &str); 7] = [
     ("people", "residence_permit"),
     ("accommodation_registrations", "visa_number"),
     ("tip_reporters", "contact"),
     ("patrol_photos", "bytes"),
+    ("source_records", "id_number"),
+    ("source_records", "phone"),
+    ("source_records", "address"),
 ];
 
 impl Store {

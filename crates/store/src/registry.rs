@@ -217,7 +217,7 @@ async fn insert_unit(c: &mut AnyConnection, id: i64, address_id: i64, grid: &str
     Ok(())
 }
 
-async fn insert_person(c: &mut AnyConnection, v: &Vault, id: i64, grid: &OrgCode, p: &Person, now: i64) -> Result<()> {
+pub(crate) async fn insert_person(c: &mut AnyConnection, v: &Vault, id: i64, grid: &OrgCode, p: &Person, now: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO people (district_code, id, grid_code, name, gender, birth_date, category, id_kind, id_number_ct, id_number_bidx, \
          id_last4, nationality, phone_ct, phone_bidx, created_at, updated_at, residence_permit_ct, residence_permit_expiry, visa_kind, \
@@ -268,7 +268,15 @@ async fn insert_terms(c: &mut AnyConnection, grid: &str, id: i64, name: &str) ->
 }
 
 /// `grid` is the unit's grid; the district (the shard key) is its first six digits.
-async fn insert_residence(c: &mut AnyConnection, id: i64, person_id: i64, unit_id: i64, grid: &str, r: &Residence, now: i64) -> Result<()> {
+pub(crate) async fn insert_residence(
+    c: &mut AnyConnection,
+    id: i64,
+    person_id: i64,
+    unit_id: i64,
+    grid: &str,
+    r: &Residence,
+    now: i64,
+) -> Result<()> {
     let district = grid.get(..6).unwrap_or(grid);
     sqlx::query(
         "INSERT INTO residences (district_code, id, person_id, unit_id, grid_code, from_date, to_date, created_at, updated_at) \

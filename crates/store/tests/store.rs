@@ -543,6 +543,8 @@ async fn pi_inventory_matches_the_schema() {
         "protected_people",
         "patrol_visits",
         "patrol_photos",
+        "sources",
+        "source_records",
     ] {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
             .fetch_all(db.store.pool())
@@ -700,5 +702,102 @@ async fn rules_find_the_generators_overcrowded_units_and_a_dismissed_flag_stays_
             s.flag_decide(&scope, first.id, &wardbook_store::flags::Decision::Corrected("x".into()), 7, T0).await.is_err(),
             "decided once"
         );
+    }
+}
+
+#[tokio::test]
+async fn sources_are_versioned_sealed_and_enter_the_registry_only_when_accepted() {
+    use wardbook_domain::source::{SourceEvent, SourceInput, SourceRecordInput};
+    use wardbook_store::sources::Acceptance;
+    for db in all().await {
+        let s = &db.store;
+        let (g1, _) = two_grids(s).await;
+        let unit = unit_in(s, &g1).await;
+        let rid = "11010519491231002X";
+        let p = person("张伟", rid, "1949-12-31", "F");
+        let Registered::NewPerson(pid) = s
+            .person_register(&g1, unit, &p, &ResidenceInput { from: "2020-01-01".into(), to: "".into() }.validate().expect("r"), T0)
+            .await
+            .expect("register")
+        else {
+            panic!("new")
+        };
+        let meta = SourceInput { name: "公安流口".into(), department: "police".into(), received_on: "2026-12-01".into() }
+            .validate(today())
+            .expect("meta");
+        let row = |no: &str, event: &str| {
+            SourceRecordInput {
+                record_id: no.into(),
+                id_type: "RID".into(),
+                id_number: rid.into(),
+                name: "张伟".into(),
+                phone: "13900001111".into(),
+                address: "建国路8号1号楼1单元301室".into(),
+                event: event.into(),
+                event_date: "2026-11-20".into(),
+                ..Default::default()
+            }
+            .validate(today())
+            .expect("row")
+        };
+        let (v1, job1) = s.source_create("110105", &meta, &[row("A-1", "resides")], 0, (1, "tf"), T0).await.expect("v1");
+        let (v2, _) = s.source_create("110105", &meta, &[row("A-1", "departed")], 2, (1, "tf"), T0 + 1).await.expect("v2");
+        assert_eq!((v1.version, v2.version, v2.rejected), (1, 2, 2), "a second delivery is the next version ({})", db.backend);
+        assert_eq!(s.sources_list("110105").await.expect("list").len(), 2);
+
+        // Sealed at rest: neither the number, the phone nor the address is in the row.
+        let raw = sqlx::query("SELECT * FROM source_records WHERE district_code = '110105'").fetch_all(s.pool()).await.expect("rows");
+        for r in &raw {
+            for column in ["id_number_ct", "phone_ct", "address_ct"] {
+                let v: String = sqlx::Row::get(r, column);
+                assert!(!v.contains(rid) && !v.contains("13900001111") && !v.contains("建国路"), "{column} sealed ({})", db.backend);
+            }
+        }
+        let opened = s.source_records_to_match("110105", v2.id).await.expect("open");
+        assert_eq!(opened[0].record.id.as_ref().map(|(_, n)| n.as_str()), Some(rid));
+        assert_eq!(opened[0].record.address, "建国路8号1号楼1单元301室");
+        assert_eq!(s.source_records("110105", v2.id, "", 10).await.expect("rows")[0].id_masked, "110105********002X");
+
+        // R7 reads only the latest version; the blind index finds the person.
+        let tokens = s.people_by_id_token("110105").await.expect("tokens");
+        let matched = tokens.get(opened[0].id_token.as_ref().expect("token")).copied();
+        assert_eq!(matched, Some(pid));
+        s.source_matches_write(
+            "110105",
+            &[wardbook_store::sources::SourceMatch {
+                record_id: opened[0].id,
+                person_id: matched,
+                unit: None,
+                kind: "id",
+                detail: String::new(),
+            }],
+        )
+        .await
+        .expect("match");
+        let facts = s.source_facts("110105", None).await.expect("facts");
+        assert_eq!(facts.len(), 1);
+        assert_eq!((facts[0].event, facts[0].person_id), (SourceEvent::Departed, Some(pid)));
+        assert_eq!(s.source_facts("110105", Some(pid)).await.expect("facts").len(), 1);
+
+        // Nothing changed in the registry until a reviewer accepts; then one transaction does it.
+        assert_eq!(s.residences_of_person(&g1, pid).await.expect("res")[0].residence.to, None);
+        let on = NaiveDate::from_ymd_opt(2026, 11, 20).expect("d");
+        let community = code("110105001024");
+        s.source_accept(&community, opened[0].id, &Acceptance::Departure { person_id: pid, on }, 7, T0 + 2).await.expect("accept");
+        assert_eq!(s.residences_of_person(&g1, pid).await.expect("res")[0].residence.to, Some(on));
+        assert!(matches!(
+            s.source_accept(&community, opened[0].id, &Acceptance::Departure { person_id: pid, on }, 7, T0 + 3).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(s.source_facts("110105", None).await.expect("facts").is_empty(), "an accepted record says nothing more");
+
+        // Jobs: claimed once; a stopped process's running job goes back to the queue.
+        let claimed = s.job_claim(T0).await.expect("claim").expect("a job");
+        assert_eq!(claimed.id, job1);
+        assert_eq!(s.jobs_requeue_running().await.expect("requeue"), 1);
+        assert_eq!(s.job_claim(T0).await.expect("claim").map(|j| j.id), Some(job1));
+        s.job_progress("110105", job1, 1, 1, "").await.expect("progress");
+        s.job_finish("110105", job1, true, "ok", T0).await.expect("finish");
+        assert_eq!(s.job_get("110105", job1).await.expect("job").state, "done");
     }
 }
