@@ -8,30 +8,13 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use wardbook_domain::linkage::{self, Link, LinkRecord, Prepared, Weights};
-
-/// A column's field, from its header.
-fn field_of(header: &str) -> Option<&'static str> {
-    let h: String =
-        header.trim().trim_start_matches('\u{feff}').chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
-    Some(match h.as_str() {
-        "record_id" | "记录号" => "record_id",
-        "id_type" | "证件类型" => "id_type",
-        "id_number" | "证件号码" => "id_number",
-        "name" | "姓名" => "name",
-        "gender" | "性别" => "gender",
-        "birth_date" | "出生日期" => "birth_date",
-        "nationality" | "国籍" => "nationality",
-        "phone" | "手机号" => "phone",
-        "address" | "地址" => "address",
-        _ => return None,
-    })
-}
+use wardbook_domain::source::Column;
 
 /// Reads one list; a row without a record id is skipped and counted.
 pub fn read(path: &Path) -> Result<(Vec<LinkRecord>, usize)> {
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let headers: Vec<Option<&'static str>> = rdr.headers()?.iter().map(field_of).collect();
-    anyhow::ensure!(headers.contains(&Some("record_id")), "{}: no record_id (记录号) column", path.display());
+    let headers: Vec<Option<Column>> = rdr.headers()?.iter().map(Column::of_header).collect();
+    anyhow::ensure!(headers.contains(&Some(Column::RecordId)), "{}: no record_id (记录号) column", path.display());
     let mut out = vec![];
     let mut skipped = 0;
     for row in rdr.records() {
@@ -40,21 +23,21 @@ pub fn read(path: &Path) -> Result<(Vec<LinkRecord>, usize)> {
         for (cell, field) in row.iter().zip(&headers) {
             let v = cell.trim().to_string();
             match field {
-                Some("record_id") => r.record_id = v,
-                Some("id_type") => r.id_type = v,
-                Some("id_number") => r.id_number = v,
-                Some("name") => r.name = v,
-                Some("gender") => {
+                Some(Column::RecordId) => r.record_id = v,
+                Some(Column::IdType) => r.id_type = v,
+                Some(Column::IdNumber) => r.id_number = v,
+                Some(Column::Name) => r.name = v,
+                Some(Column::Gender) => {
                     r.gender = match v.as_str() {
                         "男" => "M".into(),
                         "女" => "F".into(),
                         _ => v,
                     }
                 }
-                Some("birth_date") => r.birth_date = NaiveDate::parse_from_str(&v, "%Y-%m-%d").ok(),
-                Some("nationality") => r.nationality = v,
-                Some("phone") => r.phone = v,
-                Some("address") => r.address = v,
+                Some(Column::BirthDate) => r.birth_date = NaiveDate::parse_from_str(&v, "%Y-%m-%d").ok(),
+                Some(Column::Nationality) => r.nationality = v,
+                Some(Column::Phone) => r.phone = v,
+                Some(Column::Address) => r.address = v,
                 _ => {}
             }
         }

@@ -1,6 +1,7 @@
 //! The `wardbook` binary: a thin command-line shell over the same services the web uses.
 
 mod demo;
+mod exchange;
 mod link;
 
 use std::io::IsTerminal;
@@ -155,6 +156,60 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Machine accounts: other departments' systems calling the JSON API.
+    Machine {
+        #[command(subcommand)]
+        command: MachineCommand,
+    },
+    /// Outside sources: other departments' lists, compared with the registry.
+    Source {
+        #[command(subcommand)]
+        command: SourceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MachineCommand {
+    /// Make a machine account and print its token (shown once).
+    Add {
+        #[arg(long)]
+        login: String,
+        /// police, immigration, civil_affairs or other.
+        #[arg(long)]
+        department: String,
+        /// The org node (a district, usually) whose data it may exchange.
+        #[arg(long)]
+        org: String,
+        /// Comma list of: sources:write, sources:read.
+        #[arg(long, default_value = "sources:write,sources:read")]
+        scopes: String,
+    },
+    List,
+    /// Disable a machine account: its token stops working at once.
+    Disable {
+        #[arg(long)]
+        login: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SourceCommand {
+    /// Receive a list (.csv or .xlsx, headers as for `link`, plus event and event_date) as the
+    /// next version of a named source, and compare it with the registry (rule R7, R8 grey pairs).
+    Import {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        name: String,
+        /// police, immigration, civil_affairs or other.
+        #[arg(long)]
+        department: String,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        received_on: String,
+        /// The district (6 digits) the list is about.
+        #[arg(long)]
+        district: String,
     },
 }
 
@@ -416,6 +471,22 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let master = master_key(&key, &key_file, None)?;
             let store = open(&cli.database_url).await?.unlock(master, algorithm).await?;
             import(&store, &clock, &file, org, dry_run, rejects, &lang).await
+        }
+        Command::Machine { command } => {
+            let store = open(&cli.database_url).await?;
+            match command {
+                MachineCommand::Add { login, department, org, scopes } => {
+                    exchange::machine_add(&store, &clock, &login, &department, &org, &scopes).await
+                }
+                MachineCommand::List => exchange::machine_list(&store).await,
+                MachineCommand::Disable { login } => exchange::machine_disable(&store, &clock, &login).await,
+            }
+        }
+        Command::Source { command: SourceCommand::Import { file, name, department, received_on, district } } => {
+            let master = master_key(&key, &key_file, None)?;
+            let store = open(&cli.database_url).await?.unlock(master, algorithm).await?;
+            let provenance = wardbook_domain::source::SourceInput { name, department, received_on };
+            exchange::source_import(&store, &clock, &file, &district, provenance).await
         }
         Command::Keys { command: KeysCommand::Generate } => {
             println!("{}", MasterKey::random().to_hex().as_str());

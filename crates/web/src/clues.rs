@@ -25,6 +25,8 @@ use crate::{AppState, WebError};
 pub struct Wakers {
     pub deadlines: Arc<Notify>,
     pub outbox: Arc<Notify>,
+    /// Rung when a background job (a source comparison) is queued.
+    pub jobs: Arc<Notify>,
 }
 
 pub fn receipt_hash(code: &ReceiptCode) -> String {

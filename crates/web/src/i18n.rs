@@ -100,6 +100,8 @@ mod tests {
             include_str!("../../domain/src/tip.rs"),
             include_str!("../../domain/src/tenancy.rs"),
             include_str!("../../domain/src/address_text.rs"),
+            include_str!("../../domain/src/source.rs"),
+            include_str!("sources.rs"),
         ];
         let mut found = 0;
         for src in sources {
@@ -125,7 +127,10 @@ mod tests {
             include_str!("pages/merges.rs"),
             include_str!("pages/tenancy.rs"),
             include_str!("pages/flags.rs"),
+            include_str!("pages/sources.rs"),
             include_str!("../templates/flag.html"),
+            include_str!("../templates/sources.html"),
+            include_str!("../templates/source.html"),
             include_str!("views.rs"),
             include_str!("../templates/clue.html"),
             include_str!("../templates/patrol.html"),
@@ -173,6 +178,19 @@ mod tests {
         ] {
             keys.push(format!("event.{k}"));
         }
+        use wardbook_domain::source::{Department, SourceEvent};
+        keys.extend(Department::ALL.iter().map(|d| format!("department.{}", d.code())));
+        keys.extend(SourceEvent::ALL.iter().map(|e| format!("source.event.{}", e.code())));
+        keys.extend(["queued", "running", "done", "failed"].iter().map(|s| format!("job.state.{s}")));
+        keys.extend(["pending", "id", "linkage", "none"].iter().map(|s| format!("source.match.{s}")));
+        keys.extend(["pending", "accepted"].iter().map(|s| format!("source.state.{s}")));
+        keys.extend(
+            ["record_id", "id_type", "id_number", "name", "gender", "birth_date", "nationality", "phone", "address", "event", "event_date"]
+                .iter()
+                .map(|s| format!("source.field.{s}")),
+        );
+        keys.extend(["unauthenticated", "forbidden", "invalid", "malformed", "not_found", "internal"].iter().map(|s| format!("api.{s}")));
+        keys.push("flags.table.source_records".into());
         assert!(keys.len() > 150, "{}", keys.len());
         for k in keys.iter().filter(|k| !k.contains('{') && !k.is_empty()) {
             assert_ne!(Tr::new(Lang::ZhCn).t(k), k, "zh-CN lacks {k}");

@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod pages;
 pub mod pdf;
 pub mod routes;
+pub mod sources;
 pub mod views;
 
 use std::net::SocketAddr;
@@ -187,10 +188,10 @@ pub async fn serve(
     served
 }
 
-/// The background workers beside the server: the escalation scheduler, and the dispatch outbox
-/// when a webhook is configured.
+/// The background workers beside the server: the escalation scheduler, the job worker (source
+/// comparisons), and the dispatch outbox when a webhook is configured.
 pub fn start_workers(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut workers = vec![tokio::spawn(clues::run_scheduler(state.clone()))];
+    let mut workers = vec![tokio::spawn(clues::run_scheduler(state.clone())), tokio::spawn(sources::run_jobs(state.clone()))];
     if let Some(url) = state.config.webhook_url.clone() {
         workers.push(tokio::spawn(clues::run_outbox(state.clone(), url, state.config.webhook_secret.clone())));
     }

@@ -13,7 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use wardbook_domain::access::Permission::{self, *};
 
-use crate::pages::{accommodation, admin, clues, export, flags, import, merges, patrols, registry, session, tenancy};
+use crate::pages::{accommodation, admin, api, clues, export, flags, import, merges, patrols, registry, session, sources, tenancy};
 use crate::{AppState, RequestCtx, WebError, auth};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub enum Access {
     /// Any signed-in account, even one that must change its password first.
     PasswordChange,
     Perm(Permission),
+    /// A machine account's bearer token holding this scope (the JSON API).
+    Machine(&'static str),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +35,9 @@ pub struct RouteSpec {
     pub path: &'static str,
     pub access: Access,
 }
+
+/// A pushed source may be large: 64 MiB is some 200,000 records.
+const API_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
     use Access::*;
@@ -121,6 +126,14 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r("GET", "/flags", Perm(FlagReview), get(flags::queue)),
         r("GET", "/flags/{id}", Perm(FlagReview), get(flags::view)),
         r("POST", "/flags/{id}/decide", Perm(FlagReview), post(flags::decide)),
+        r("GET", "/sources", Perm(SourceManage), get(sources::list)),
+        r("POST", "/sources", Perm(SourceManage), post(sources::upload).layer(DefaultBodyLimit::max(import::MAX_UPLOAD))),
+        r("GET", "/sources/{id}", Perm(SourceManage), get(sources::view)),
+        r("GET", "/sources/records/{id}", Perm(FlagReview), get(sources::record_view)),
+        r("GET", "/api/openapi.json", Public, get(api::openapi)),
+        r("POST", "/api/v1/sources", Machine(api::SOURCES_WRITE), post(api::push_source).layer(DefaultBodyLimit::max(API_BODY_LIMIT))),
+        r("GET", "/api/v1/sources/{id}", Machine(api::SOURCES_READ), get(api::get_source)),
+        r("GET", "/api/v1/jobs/{id}", Machine(api::SOURCES_READ), get(api::get_job)),
         r("GET", "/drills", Perm(DrillRun), get(clues::drills)),
         r("GET", "/drills/new", Perm(DrillRun), get(clues::drill_new)),
         r("POST", "/drills/new", Perm(DrillRun), post(clues::drill_start)),
@@ -168,7 +181,10 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     for (spec, handler) in table() {
-        let guarded = handler.route_layer(middleware::from_fn_with_state((state.clone(), spec.access), auth::guard));
+        let guarded = match spec.access {
+            Access::Machine(scope) => handler.route_layer(middleware::from_fn_with_state((state.clone(), scope), api::guard)),
+            access => handler.route_layer(middleware::from_fn_with_state((state.clone(), access), auth::guard)),
+        };
         router = router.route(spec.path, guarded);
     }
     harden(router.fallback(|| async { WebError::NotFound.into_response() }).with_state(state))

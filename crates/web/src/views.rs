@@ -43,7 +43,7 @@ impl Chrome {
         let tr = Tr::new(Lang::parse(&who.account.lang));
         let role = who.account.role;
         let mut nav = vec![NavItem { href: "/", key: "nav.home" }];
-        let entries: [(Permission, &'static str, &'static str); 13] = [
+        let entries: [(Permission, &'static str, &'static str); 14] = [
             (Permission::ClueRead, "/inbox", "nav.inbox"),
             (Permission::PatrolWork, "/patrols", "nav.patrols"),
             (Permission::ClueRead, "/clues", "nav.clues"),
@@ -54,6 +54,7 @@ impl Chrome {
             (Permission::HousingRead, "/search", "nav.search"),
             (Permission::PersonRead, "/accommodation", "nav.accommodation"),
             (Permission::RegistryImport, "/import", "nav.import"),
+            (Permission::SourceManage, "/sources", "nav.sources"),
             (Permission::AccountManage, "/admin/accounts", "nav.accounts"),
             (Permission::SecurityManage, "/security/accounts", "nav.security"),
             (Permission::AuditRead, "/audit", "nav.audit"),
@@ -331,4 +332,41 @@ pub struct FlagPage {
     pub fields: Vec<FieldView>,
     /// What the reviewer can do beside deciding here (for a probable duplicate: merge).
     pub actions: Vec<Link>,
+}
+
+/// The sources page: the upload form with its provenance fields, what the last upload
+/// rejected, and the sources received so far.
+#[derive(Template)]
+#[template(path = "sources.html")]
+pub struct SourcesPage {
+    pub c: Chrome,
+    pub fields: Vec<FieldView>,
+    pub has_errors: bool,
+    pub error: Option<String>,
+    /// What the last upload stored, linking to it.
+    pub notice: Option<Link>,
+    /// (line, record id, reasons)
+    pub rejected: Vec<(usize, String, String)>,
+    pub columns: Vec<String>,
+    pub sources: Vec<Row>,
+}
+
+pub struct JobView {
+    pub state: String,
+    pub label: String,
+    pub done: i64,
+    pub total: i64,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "source.html")]
+pub struct SourcePage {
+    pub c: Chrome,
+    pub heading: String,
+    pub facts: Vec<(String, String)>,
+    pub job: Option<JobView>,
+    pub columns: Vec<String>,
+    pub rows: Vec<Row>,
+    pub next: Option<String>,
 }

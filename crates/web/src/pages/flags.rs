@@ -12,6 +12,7 @@ use wardbook_domain::access::Permission;
 use wardbook_domain::clue::{Source, Warning};
 use wardbook_domain::comparison::Rule;
 use wardbook_domain::org::OrgCode;
+use wardbook_domain::registry::PersonCategory;
 use wardbook_store::StoreError;
 use wardbook_store::clues::NewClue;
 use wardbook_store::flags::{Decision, FlagRow};
@@ -20,6 +21,7 @@ use crate::auth::Principal;
 use crate::i18n::{Lang, Tr};
 use crate::pages::clues::china_time;
 use crate::pages::registry::{found, page};
+use crate::sources::AcceptRefused;
 use crate::views::{Chrome, FieldView, FlagPage, Link, Row, render};
 use crate::{AppState, RequestCtx, WebError};
 
@@ -63,6 +65,7 @@ fn link(table: &str, id: i64) -> String {
         "residences" => format!("/residences/{id}/edit"),
         "housing_units" => format!("/units/{id}"),
         "accommodation_registrations" => "/accommodation".to_string(),
+        "source_records" => format!("/sources/records/{id}"),
         _ => String::new(),
     }
 }
@@ -73,17 +76,27 @@ pub struct DecideForm {
     decision: String,
     #[serde(default)]
     reason: String,
+    /// For accepting an unregistered person from a source: the category they register under.
+    #[serde(default)]
+    category: String,
 }
 
 fn flag_page(who: &Principal, f: &FlagRow, input: &DecideForm, errors: &FieldErrors) -> FlagPage {
     let c = Chrome::for_user(who, String::new());
     let tr = c.tr;
     let heading = format!("{} {} · {}", tr.t("flags.flag"), f.rule.id(), describe(tr, f.rule));
-    let decisions: Vec<(&str, String)> = ["clue", "corrected", "dismiss"].iter().map(|d| (*d, format!("flags.decision.{d}"))).collect();
+    // R7 adds a third way to confirm: accept what the source says into the registry.
+    let choices: &[&str] =
+        if f.rule == Rule::SourceMismatch { &["clue", "accept", "corrected", "dismiss"] } else { &["clue", "corrected", "dismiss"] };
+    let decisions: Vec<(&str, String)> = choices.iter().map(|d| (*d, format!("flags.decision.{d}"))).collect();
     let mut fields = vec![
         FieldView::select(tr, "decision", "flags.decision", &input.decision, &decisions),
         FieldView::new(tr, "reason", "flags.reason", "textarea", &input.reason),
     ];
+    if f.subject_kind == "source_record" {
+        let categories: Vec<(&str, String)> = PersonCategory::ALL.iter().map(|c| (c.code(), format!("category.{}", c.code()))).collect();
+        fields.push(FieldView::select(tr, "category", "flags.category", &input.category, &categories));
+    }
     for field in &mut fields {
         field.error = errors.for_field(field.name).map(|k| tr.t(k).to_string());
     }
@@ -151,6 +164,20 @@ pub async fn decide(
             app.wakers.deadlines.notify_one();
             Some(Decision::Clue(clue))
         }
+        "accept" if f.rule == Rule::SourceMismatch => match crate::sources::accept(&app, &who.account, &f, &input.category).await? {
+            Ok(person) => Some(Decision::Corrected(format!("source accepted; person:{person}"))),
+            Err(AcceptRefused::Incomplete(e)) => {
+                if e.has("category") {
+                    errors.add("category", e.for_field("category").unwrap_or("err.choice"));
+                }
+                errors.add("decision", "err.source.incomplete");
+                None
+            }
+            Err(AcceptRefused::NotApplicable) => {
+                errors.add("decision", "err.source.not_applicable");
+                None
+            }
+        },
         "corrected" | "dismiss" => match reason {
             Ok(r) if input.decision == "corrected" => Some(Decision::Corrected(r)),
             Ok(r) => Some(Decision::Dismissed(r)),

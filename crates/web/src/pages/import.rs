@@ -90,6 +90,32 @@ fn uploads_dir() -> PathBuf {
     std::env::temp_dir().join("wardbook-uploads")
 }
 
+/// Streams an uploaded file to a private temporary file, refusing it past `MAX_UPLOAD`.
+pub(crate) async fn save_upload(mut field: axum::extract::multipart::Field<'_>) -> Result<Result<PathBuf, &'static str>, WebError> {
+    let dir = uploads_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| WebError::Internal(e.to_string()))?;
+    let path = dir.join(uuid::Uuid::new_v4().to_string());
+    let mut file = tokio::fs::File::create(&path).await.map_err(|e| WebError::Internal(e.to_string()))?;
+    let mut size = 0usize;
+    loop {
+        match field.chunk().await {
+            Ok(Some(bytes)) => {
+                size += bytes.len();
+                if size > MAX_UPLOAD {
+                    let _ = std::fs::remove_file(&path);
+                    return Ok(Err("err.import.too_large"));
+                }
+                tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await.map_err(|e| WebError::Internal(e.to_string()))?;
+            }
+            Ok(None) => return Ok(Ok(path)),
+            Err(_) => {
+                let _ = std::fs::remove_file(&path);
+                return Ok(Err("err.import.too_large"));
+            }
+        }
+    }
+}
+
 pub async fn upload(State(app): State<AppState>, ctx: RequestCtx, who: Principal, mut form: Multipart) -> Result<Response, WebError> {
     let c = chrome(&who);
     let refuse = |c: Chrome, key: &str| -> Result<Response, WebError> {
@@ -97,34 +123,15 @@ pub async fn upload(State(app): State<AppState>, ctx: RequestCtx, who: Principal
         Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&UploadPage { c, error: Some(msg) })?).into_response())
     };
     let mut saved: Option<(PathBuf, String)> = None;
-    while let Ok(Some(mut field)) = form.next_field().await {
+    while let Ok(Some(field)) = form.next_field().await {
         if field.name() != Some("file") {
             continue;
         }
         let name = field.file_name().unwrap_or("ledger").chars().filter(|c| !c.is_control() && *c != '/' && *c != '\\').collect::<String>();
-        let dir = uploads_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| WebError::Internal(e.to_string()))?;
-        let path = dir.join(uuid::Uuid::new_v4().to_string());
-        let mut file = tokio::fs::File::create(&path).await.map_err(|e| WebError::Internal(e.to_string()))?;
-        let mut size = 0usize;
-        loop {
-            match field.chunk().await {
-                Ok(Some(bytes)) => {
-                    size += bytes.len();
-                    if size > MAX_UPLOAD {
-                        let _ = std::fs::remove_file(&path);
-                        return refuse(c, "err.import.too_large");
-                    }
-                    tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await.map_err(|e| WebError::Internal(e.to_string()))?;
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    let _ = std::fs::remove_file(&path);
-                    return refuse(c, "err.import.too_large");
-                }
-            }
+        match save_upload(field).await? {
+            Ok(path) => saved = Some((path, name)),
+            Err(key) => return refuse(c, key),
         }
-        saved = Some((path, name));
     }
     let Some((path, name)) = saved else { return refuse(c, "err.import.empty") };
     let opened = {

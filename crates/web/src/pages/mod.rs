@@ -2,6 +2,7 @@
 
 pub mod accommodation;
 pub mod admin;
+pub mod api;
 pub mod clues;
 pub mod export;
 pub mod flags;
@@ -10,4 +11,5 @@ pub mod merges;
 pub mod patrols;
 pub mod registry;
 pub mod session;
+pub mod sources;
 pub mod tenancy;

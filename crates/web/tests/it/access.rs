@@ -70,9 +70,14 @@ async fn every_role_against_every_route() {
                 || r.path == "/patrols/{id}/end"
                 || r.path == "/photos/{id}"
                 || r.path.starts_with("/merges/{id}")
-                || r.path.starts_with("/flags/{id}");
+                || r.path.starts_with("/flags/{id}")
+                || r.path.starts_with("/sources/");
+            // The API answers a session with 401: it takes machine tokens only.
+            let machine = matches!(r.access, Access::Machine(_));
             let stage_checked = r.path == "/clues/{id}/route" || r.path == "/clues/{id}/step";
-            if allowed {
+            if machine {
+                assert_eq!(status, 401, "{role:?} {} {path}: the API takes no session", r.method);
+            } else if allowed {
                 assert!(
                     (status != 403 || stage_checked) && (status != 404 || own_only),
                     "{role:?} {} {path} should be allowed, got {status}",
@@ -104,6 +109,7 @@ async fn routes_need_a_session_and_unknown_paths_are_not_found() {
         match r.access {
             // Public pages answer without a session (the second-factor page sends a stranger to /login).
             Access::Public => assert!(resp.status() != 403 && (resp.status() != 303 || path == "/login/totp"), "{path} is public"),
+            Access::Machine(_) => assert_eq!(resp.status(), 401, "{} {path} needs a token", r.method),
             _ => assert_eq!(
                 (resp.status().as_u16(), resp.headers().get("location").and_then(|l| l.to_str().ok())),
                 (303, Some("/login")),

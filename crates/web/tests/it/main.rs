@@ -10,3 +10,4 @@ mod export;
 mod harness;
 mod import;
 mod registry;
+mod sources;
