@@ -8,14 +8,7 @@ fn main() -> std::io::Result<()> {
     let people: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
     let out = args.next().unwrap_or_else(|| "ledger.csv".into());
     let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).unwrap_or_default();
-    let mut cfg = wardbook_gen::Config::demo(today);
-    cfg.people = people;
-    cfg.housing_units = people * 3 / 8;
-    cfg.foreigners = people * 3 / 80;
-    cfg.grids_per_community = 20;
-    cfg.communities_per_subdistrict = 6;
-    cfg.subdistricts = 5;
-    cfg.anomalies.overcrowded_units = 0;
+    let cfg = wardbook_gen::Config::benchmark(today, people);
     let data = wardbook_gen::generate(&cfg);
     let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&out)?);
     writeln!(w, "{}", wardbook_gen::LEDGER_HEADERS.join(","))?;

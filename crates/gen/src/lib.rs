@@ -3,6 +3,7 @@
 //! Injected anomalies come with their ground truth so that tests can score what finds them.
 
 pub mod linkage;
+pub mod sources;
 
 use std::collections::HashSet;
 
@@ -44,6 +45,20 @@ pub struct Truth {
 }
 
 impl Config {
+    /// The benchmarks' district of `people` people (`ledger_csv`, `source_csv`): 5 subdistricts,
+    /// 30 communities, 600 grids, no injected anomaly.
+    pub fn benchmark(today: NaiveDate, people: usize) -> Self {
+        let mut cfg = Config::demo(today);
+        cfg.people = people;
+        cfg.housing_units = people * 3 / 8;
+        cfg.foreigners = people * 3 / 80;
+        cfg.grids_per_community = 20;
+        cfg.communities_per_subdistrict = 6;
+        cfg.subdistricts = 5;
+        cfg.anomalies.overcrowded_units = 0;
+        cfg
+    }
+
     /// The demo district of `serve --demo`: 2 subdistricts, 6 communities, 24 grids.
     pub fn demo(today: NaiveDate) -> Self {
         Config {

@@ -344,7 +344,8 @@ impl Store {
         rows.iter().map(|r| Ok(((r.try_get("id_kind")?, r.try_get("id_number_bidx")?), r.try_get("id")?))).collect()
     }
 
-    /// Every housing unit of the district by its unit key (see `source::unit_key`).
+    /// Every housing unit of the district by its unit key (see `source::unit_key`). A key two
+    /// units share names neither: an ambiguous address is never guessed.
     pub async fn units_by_key(&self, district: &str) -> Result<HashMap<String, (i64, String)>> {
         let rows = sqlx::query(
             "SELECT u.id, u.grid_code, u.unit, u.room, a.normalized FROM housing_units u \
@@ -353,16 +354,17 @@ impl Store {
         .bind(district)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let key = wardbook_domain::source::unit_key(
-                    &r.try_get::<String, _>("normalized")?,
-                    &r.try_get::<String, _>("unit")?,
-                    &r.try_get::<String, _>("room")?,
-                );
-                Ok((key, (r.try_get("id")?, r.try_get("grid_code")?)))
-            })
-            .collect()
+        let mut out: HashMap<String, Option<(i64, String)>> = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let key = wardbook_domain::source::unit_key(
+                &r.try_get::<String, _>("normalized")?,
+                &r.try_get::<String, _>("unit")?,
+                &r.try_get::<String, _>("room")?,
+            );
+            let unit = (r.try_get("id")?, r.try_get("grid_code")?);
+            out.entry(key).and_modify(|seen| *seen = None).or_insert(Some(unit));
+        }
+        Ok(out.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
     }
 
     /// Writes what the comparison job found, in one transaction per call.

@@ -247,3 +247,52 @@ async fn the_openapi_document_describes_every_api_route() {
         assert!(push[field].is_object(), "record field {field}");
     }
 }
+
+/// R7 against the generator's truth: every injected disagreement found, no near miss flagged.
+#[tokio::test]
+async fn r7_finds_exactly_the_generators_injected_disagreements() {
+    use std::collections::BTreeSet;
+    use wardbook_domain::source::{Column, SourceInput, SourceRecordInput};
+    for db in wardbook_store::testing::all().await {
+        let s = &db.store;
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
+        let mut cfg = wardbook_gen::Config::demo(today);
+        cfg.people = 600;
+        cfg.housing_units = 250;
+        cfg.foreigners = 20;
+        cfg.anomalies.overcrowded_units = 0;
+        let d = wardbook_gen::generate(&cfg);
+        for (c, n) in &d.org {
+            s.org_upsert(c, n).await.expect("org");
+        }
+        s.load_batch(&d.batch, 0).await.expect("batch");
+        let generated = wardbook_gen::sources::source_records(&d, 600, 7);
+        let columns: Vec<Option<Column>> = wardbook_gen::sources::SOURCE_HEADERS.iter().map(|h| Column::of_header(h)).collect();
+        let rows: Vec<SourceRecordInput> = generated.iter().map(|(r, _)| SourceRecordInput::from_cells(&columns, r)).collect();
+        let meta = SourceInput { name: "公安".into(), department: "police".into(), received_on: "2026-12-01".into() }
+            .validate(today)
+            .expect("meta");
+        let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 4, 2, 0, 0).single().expect("now");
+        let got = wardbook_web::sources::receive(s, now, "110105", &meta, &rows, (0, "test")).await.expect("receive");
+        assert!(got.rejected.is_empty(), "{:?}", got.rejected.first());
+        let source = got.source.expect("stored");
+        let report = wardbook_web::sources::compare(s, "110105", source.id, now, |_, _| {}).await.expect("compare");
+        let truth: BTreeSet<String> = generated.iter().filter(|(_, k)| k.fires()).map(|(r, _)| r[0].clone()).collect();
+        assert!(truth.len() > 20, "the generator injected enough: {}", truth.len());
+        let kinds: BTreeSet<_> = generated.iter().map(|(_, k)| *k).collect();
+        assert_eq!(kinds.len(), 7, "every kind, near misses included: {kinds:?}");
+        let mut found = BTreeSet::new();
+        for f in
+            s.flags_open(&OrgCode::parse("110105").expect("scope"), 10_000).await.expect("flags").iter().filter(|f| f.rule.id() == "R7")
+        {
+            for (table, id, _) in &f.evidence {
+                if table == "source_records" {
+                    found.insert(s.source_record_get("110105", *id).await.expect("record").record_no);
+                }
+            }
+        }
+        let missed: Vec<_> = truth.difference(&found).collect();
+        let extra: Vec<_> = found.difference(&truth).collect();
+        assert!(missed.is_empty() && extra.is_empty(), "{}: missed {missed:?}, extra {extra:?} ({report:?})", db.backend);
+    }
+}
