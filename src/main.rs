@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use wardbook_domain::access::Role;
 use wardbook_domain::clock::Clock;
+use wardbook_domain::comparison::Rule;
 use wardbook_domain::org::OrgCode;
 use wardbook_store::vault::{Algorithm, MasterKey};
 use wardbook_store::{AuditEntry, Store};
@@ -72,7 +73,7 @@ enum Command {
         #[arg(long, env = "WARDBOOK_TIPS_PER_ADDRESS_PER_DAY", default_value_t = 5)]
         tips_per_address_per_day: u32,
     },
-    /// Run the comparison rules (R1–R6) over every record and record the hits as flags for review.
+    /// Run the comparison rules (R1–R8) over every record and record the hits as flags for review.
     Check {
         /// Check everything (the only mode so far; a save checks its own records as it happens).
         #[arg(long)]
@@ -83,6 +84,9 @@ enum Command {
         /// R3's threshold: distinct active addresses one phone may have.
         #[arg(long, default_value_t = 3)]
         shared_phone_addresses: usize,
+        /// Only these rules, e.g. `R1,R2,R7` (default: all, R1–R8).
+        #[arg(long, value_delimiter = ',')]
+        rules: Vec<String>,
     },
     /// Link two lists of people (CSV) offline, with the engine of rule R8: writes the linked pairs
     /// with their score and explanation, and optionally the grey-zone pairs for review.
@@ -401,8 +405,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { all, district, shared_phone_addresses } => {
+        Command::Check { all, district, shared_phone_addresses, rules } => {
             anyhow::ensure!(all, "say --all: `wardbook check --all` checks every record again");
+            let rules: Vec<Rule> = if rules.is_empty() {
+                Rule::ALL.to_vec()
+            } else {
+                rules.iter().map(|r| Rule::parse(r.trim()).with_context(|| format!("no rule {r}: R1 to R8"))).collect::<Result<_>>()?
+            };
             let master = master_key(&key, &key_file, None)?;
             let store = open(&cli.database_url).await?.unlock(master, algorithm).await?;
             let districts = match district {
@@ -411,17 +420,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             };
             let params = wardbook_domain::comparison::Params { shared_phone_addresses };
             for d in districts {
-                let r = wardbook_web::check::check_district(&store, &d, clock.now(), params).await?;
+                let r = wardbook_web::check::check_district_rules(&store, &d, clock.now(), params, &rules).await?;
                 let per_rule: Vec<String> = r.hits_per_rule.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 println!(
-                    "{d}: {} people, {} residences; hits: {}; new flags {}, cleared {}; load {} ms, rules {} ms, write {} ms",
+                    "{d}: {} people, {} residences, {} source records; hits: {}; new flags {}, cleared {}; load {} ms, rules R1–R7 {} ms, R8 {} ms, write {} ms",
                     r.people,
                     r.residences,
+                    r.source_records,
                     if per_rule.is_empty() { "none".to_string() } else { per_rule.join(", ") },
                     r.new_flags,
                     r.cleared,
                     r.load_ms,
                     r.rules_ms,
+                    r.linkage_ms,
                     r.write_ms
                 );
             }

@@ -66,8 +66,11 @@ pub fn source_records(d: &Dataset, n: usize, seed: u64) -> Vec<([String; 11], So
         unit_text.insert(*id, text);
     }
     unit_text.retain(|_, t| key_count.get(t) == Some(&1));
+    // Units someone lives in: their address texts are of the kinds people give (a shop's may
+    // not split into a standard address, and then a list cannot name it).
+    let lived_in: HashSet<i64> = d.batch.residences.iter().filter(|r| r.3.to.is_none()).map(|r| r.2).collect();
     let units: Vec<i64> = {
-        let mut u: Vec<i64> = unit_text.keys().copied().collect();
+        let mut u: Vec<i64> = unit_text.keys().copied().filter(|u| lived_in.contains(u)).collect();
         u.sort_unstable();
         u
     };
@@ -79,7 +82,10 @@ pub fn source_records(d: &Dataset, n: usize, seed: u64) -> Vec<([String; 11], So
     let mut used_ids: HashSet<String> = d.batch.people.iter().map(|(_, _, p)| p.id_number.clone()).collect();
     let mut out = Vec::with_capacity(n);
     let gender_text = |g: Gender| if g == Gender::Male { "男" } else { "女" };
-    for (i, (pid, _, p)) in d.batch.people.iter().cycle().take(n).enumerate() {
+    for (i, (pid, _, p)) in d.batch.people.iter().cycle().enumerate() {
+        if out.len() == n || i > n * 4 {
+            break;
+        }
         let no = format!("S{:08}", i + 1);
         let rs = current.get(pid).map(Vec::as_slice).unwrap_or(&[]);
         let active: Vec<_> = rs.iter().filter(|r| r.3.to.is_none()).collect();
@@ -119,7 +125,12 @@ pub fn source_records(d: &Dataset, n: usize, seed: u64) -> Vec<([String; 11], So
                 } else if roll < 0.12 {
                     // Someone not in the registry, in this person's unit.
                     let gender = if rng.random_bool(0.5) { Gender::Male } else { Gender::Female };
-                    let birth = p.birth_date + Duration::days(rng.random_range(-3000..3000));
+                    let adult = today - Duration::days(365 * 18);
+                    let mut birth = p.birth_date + Duration::days(rng.random_range(-3000..3000));
+                    if birth > adult {
+                        // Spread over the adult years: one birth date has only 500 ID sequences.
+                        birth = adult - Duration::days(rng.random_range(0..15_000));
+                    }
                     let rid = loop {
                         let mut seq = rng.random_range(0..500u32) * 2;
                         if gender == Gender::Male {

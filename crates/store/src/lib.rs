@@ -4,6 +4,7 @@
 pub mod accommodation;
 pub mod accounts;
 pub mod audit;
+mod bulk;
 pub mod clues;
 pub mod flags;
 pub mod import;
@@ -43,6 +44,9 @@ pub enum StoreError {
     Locked,
     #[error(transparent)]
     Vault(#[from] vault::VaultError),
+    /// A whole-district read on SQLite (see `bulk`).
+    #[error("database: {0}")]
+    Bulk(#[from] rusqlite::Error),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -87,6 +91,8 @@ pub struct Store {
     backend: Backend,
     audit: audit::AuditWriter,
     vault: Option<Arc<vault::Vault>>,
+    /// The SQLite file, for whole-district reads that bypass the pool (see `bulk`).
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 /// Turns a plain file path into an SQLite URL; URLs pass unchanged.
@@ -118,7 +124,11 @@ impl Store {
             .connect(&url)
             .await?;
         let audit = audit::AuditWriter::start(pool.clone());
-        Ok(Store { pool, backend, audit, vault: None })
+        let sqlite_file = (backend == Backend::Sqlite)
+            .then(|| url.trim_start_matches("sqlite://").trim_start_matches("sqlite:").split('?').next().unwrap_or_default().to_string())
+            .filter(|f| !f.is_empty() && !f.contains(":memory:"))
+            .map(std::path::PathBuf::from);
+        Ok(Store { pool, backend, audit, vault: None, sqlite_file })
     }
 
     pub async fn migrate(&self) -> Result<()> {

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 use wardbook_domain::comparison::SourceFact;
 use wardbook_domain::ids::Gender;
 use wardbook_domain::org::OrgCode;
@@ -124,6 +124,8 @@ fn job_row(r: &AnyRow) -> Result<JobRow> {
 #[derive(Debug, Clone)]
 pub struct RecordToMatch {
     pub id: i64,
+    /// `pending` until a reviewer accepted it.
+    pub state: String,
     pub id_token: Option<(String, String)>,
     pub record: SourceRecord,
 }
@@ -166,7 +168,8 @@ impl Store {
         .bind(rejected)
         .execute(&mut *tx)
         .await?;
-        for chunk in records.chunks(500) {
+        // Small statements: see `flags_record`.
+        for chunk in records.chunks(40) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|i| {
                     let b = i * 19;
@@ -332,7 +335,7 @@ impl Store {
             event_date: optional_day(r, "event_date")?,
         };
         let token: Option<String> = r.try_get("id_number_bidx")?;
-        Ok(RecordToMatch { id, id_token: kind.map(|k| k.code().to_string()).zip(token), record })
+        Ok(RecordToMatch { id, state: r.try_get("state")?, id_token: kind.map(|k| k.code().to_string()).zip(token), record })
     }
 
     /// Every unregistered person's identity token in the district, for matching by blind index.
@@ -367,58 +370,99 @@ impl Store {
         Ok(out.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
     }
 
-    /// Writes what the comparison job found, in one transaction per call.
+    /// Writes what the comparison job found, in one transaction per call, 40 records a statement
+    /// (one UPDATE each was most of a million-record comparison).
     pub async fn source_matches_write(&self, district: &str, matches: &[SourceMatch]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        for m in matches {
-            sqlx::query(
-                "UPDATE source_records SET person_id = $1, unit_id = $2, grid_code = $3, match_kind = $4, match_detail = $5 \
-                 WHERE district_code = $6 AND id = $7",
-            )
-            .bind(m.person_id)
-            .bind(m.unit.as_ref().map(|u| u.0))
-            .bind(m.unit.as_ref().map(|u| u.1.clone()))
-            .bind(m.kind)
-            .bind(&m.detail)
-            .bind(district)
-            .bind(m.record_id)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in matches.chunks(40) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let b = i * 6 + 1;
+                    format!("(${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+                })
+                .collect();
+            let sql = format!(
+                "WITH v (id, person_id, unit_id, grid_code, match_kind, match_detail) AS (VALUES {}) \
+                 UPDATE source_records SET person_id = v.person_id, unit_id = v.unit_id, grid_code = v.grid_code, \
+                 match_kind = v.match_kind, match_detail = v.match_detail FROM v \
+                 WHERE source_records.district_code = $1 AND source_records.id = v.id",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(district);
+            for m in chunk {
+                q = q
+                    .bind(m.record_id)
+                    .bind(m.person_id)
+                    .bind(m.unit.as_ref().map(|u| u.0))
+                    .bind(m.unit.as_ref().map(|u| u.1.clone()))
+                    .bind(m.kind)
+                    .bind(m.detail.clone());
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    /// The undecided records of the latest version of every source, as R7 reads them: all of
-    /// the district's, or those matched to one person.
-    pub async fn source_facts(&self, district: &str, person: Option<i64>) -> Result<Vec<SourceFact>> {
-        let rows = sqlx::query(
-            "SELECT r.id, r.event, r.event_date, s.received_on, r.person_id, r.unit_id, r.grid_code FROM source_records r \
-             JOIN sources s ON s.district_code = r.district_code AND s.id = r.source_id \
-             WHERE r.district_code = $1 AND r.state = 'pending' AND ($2 = 0 OR r.person_id = $2) AND s.version = \
+    /// The latest version of every source: its id and the day it was received.
+    pub async fn latest_sources(&self, district: &str) -> Result<HashMap<i64, NaiveDate>> {
+        sqlx::query(
+            "SELECT s.id, s.received_on FROM sources s WHERE s.district_code = $1 AND s.version = \
              (SELECT MAX(version) FROM sources l WHERE l.district_code = s.district_code AND l.name = s.name)",
         )
         .bind(district)
-        .bind(person.unwrap_or(0))
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let event: String = r.try_get("event")?;
-                let unit: Option<i64> = r.try_get("unit_id")?;
-                let grid: Option<String> = r.try_get("grid_code")?;
-                Ok(SourceFact {
-                    id: r.try_get("id")?,
-                    event: SourceEvent::parse(&event).ok_or_else(|| bad("bad event"))?,
-                    as_of: match optional_day(r, "event_date")? {
-                        Some(d) => d,
-                        None => day(&r.try_get::<String, _>("received_on")?)?,
-                    },
-                    person_id: r.try_get("person_id")?,
-                    unit: unit.zip(grid),
-                })
-            })
-            .collect()
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, day(&r.try_get::<String, _>("received_on")?)?)))
+        .collect()
+    }
+
+    /// The undecided records of the latest version of every source, as R7 reads them: all of
+    /// the district's, or those matched to one person.
+    pub async fn source_facts(&self, district: &str, person: Option<i64>) -> Result<Vec<SourceFact>> {
+        let latest = self.latest_sources(district).await?;
+        if latest.is_empty() {
+            return Ok(vec![]);
+        }
+        let columns = "id, source_id, event, event_date, person_id, unit_id, grid_code";
+        let rows = match person {
+            // One person's: the index on (district, person).
+            Some(p) => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {columns} FROM source_records WHERE district_code = $1 AND person_id = $2 AND state = 'pending'"
+                )))
+                .bind(district)
+                .bind(p)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            // The whole district: a scan (see `Store::scan`).
+            None => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {columns} FROM {} WHERE district_code = $1 AND state = 'pending'",
+                    self.scan("source_records")
+                )))
+                .bind(district)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let Some(received) = latest.get(&r.try_get::<i64, _>("source_id")?) else { continue };
+            let event: String = r.try_get("event")?;
+            let unit: Option<i64> = r.try_get("unit_id")?;
+            let grid: Option<String> = r.try_get("grid_code")?;
+            out.push(SourceFact {
+                id: r.try_get("id")?,
+                event: SourceEvent::parse(&event).ok_or_else(|| bad("bad event"))?,
+                as_of: optional_day(r, "event_date")?.unwrap_or(*received),
+                person_id: r.try_get("person_id")?,
+                unit: unit.zip(grid),
+            });
+        }
+        Ok(out)
     }
 
     /// Applies what a reviewer accepted from a source record, and marks the record accepted, in

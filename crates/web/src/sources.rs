@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
-use wardbook_domain::comparison::{self, Evidence, Hit, Rule};
+use wardbook_domain::comparison::{self, Evidence, Hit, Rule, SourceFact};
 use wardbook_domain::linkage::{self, Weights};
 use wardbook_domain::patrol::china_day;
 use wardbook_domain::source::{SourceMeta, SourceRecordInput};
@@ -83,6 +83,9 @@ pub async fn compare(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<CompareReport, StoreError> {
     let records = store.source_records_to_match(district, source_id).await?;
+    let received = store.source_get(district, source_id).await?.received_on;
+    // The registry as it is now, read once: people for linkage, residences for R7.
+    let facts = store.facts_of_district(district).await?;
     let total = records.len();
     let by_token = store.people_by_id_token(district).await?;
     let units = store.units_by_key(district).await?;
@@ -109,7 +112,6 @@ pub async fn compare(
     let mut hits: Vec<Hit> = vec![];
     if !unmatched.is_empty() {
         // The rest by name, birth date and the other fields, as R8 links two lists.
-        let facts = store.facts_of_district(district).await?;
         let people = comparison::link_records(&facts);
         let pa: Vec<linkage::Prepared> = unmatched.iter().map(|&i| records[i].record.link_record().prepare()).collect();
         let pb: Vec<linkage::Prepared> = people.iter().map(|(_, _, r)| r.prepare()).collect();
@@ -145,11 +147,25 @@ pub async fn compare(
         store.source_matches_write(district, chunk).await?;
         progress(((n + 1) * 2_000).min(total), total);
     }
-    // R7 over this source's records against the registry as it is now.
-    let mut facts = comparison::Facts { residences: store.residence_facts(district).await?, ..Default::default() };
-    let ours: HashSet<i64> = records.iter().map(|r| r.id).collect();
-    facts.sources = store.source_facts(district, None).await?.into_iter().filter(|s| ours.contains(&s.id)).collect();
-    hits.extend(comparison::run(&facts, Default::default(), now, china_day(now)).into_iter().filter(|h| h.rule == Rule::SourceMismatch));
+    // R7 over this source's records, as matched, against the registry's residences.
+    let undecided: HashSet<i64> = records.iter().filter(|r| r.state == "pending").map(|r| r.id).collect();
+    let r7 = comparison::Facts {
+        residences: facts.residences,
+        sources: records
+            .iter()
+            .zip(&matches)
+            .filter(|(r, _)| undecided.contains(&r.id))
+            .map(|(r, m)| SourceFact {
+                id: r.id,
+                event: r.record.event,
+                as_of: r.record.event_date.unwrap_or(received),
+                person_id: m.person_id,
+                unit: m.unit.clone(),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    hits.extend(comparison::run(&r7, Default::default(), now, china_day(now)).into_iter().filter(|h| h.rule == Rule::SourceMismatch));
     report.new_flags = store.flags_record(district, &hits, now.timestamp_millis()).await?;
     Ok(report)
 }
