@@ -34,14 +34,27 @@ pub struct Config {
 /// How many of each anomaly to inject.
 #[derive(Debug, Clone, Default)]
 pub struct Anomalies {
-    /// Housing units given more current occupants than their declared capacity.
+    /// Housing units given more current occupants than their declared capacity (R4).
     pub overcrowded_units: usize,
+    /// Residents whose recorded birth date disagrees with their ID number (R1).
+    pub id_mismatches: usize,
+    /// Residents given a second current residence at another address (R2).
+    pub two_addresses: usize,
+    /// Groups of three residents at three addresses given one phone number (R3).
+    pub shared_phones: usize,
+    /// Floating residents whose residence permit has expired (R6).
+    pub expired_permits: usize,
 }
 
 /// Which records carry which injected anomaly.
 #[derive(Debug, Clone, Default)]
 pub struct Truth {
     pub overcrowded_units: Vec<i64>,
+    pub id_mismatches: Vec<i64>,
+    pub two_addresses: Vec<i64>,
+    /// The people of each group, sorted.
+    pub shared_phones: Vec<Vec<i64>>,
+    pub expired_permits: Vec<i64>,
 }
 
 impl Config {
@@ -71,7 +84,7 @@ impl Config {
             people: 8000,
             foreigners: 300,
             today,
-            anomalies: Anomalies { overcrowded_units: 12 },
+            anomalies: Anomalies { overcrowded_units: 12, ..Default::default() },
         }
     }
 }
@@ -376,9 +389,10 @@ pub fn generate(cfg: &Config) -> Dataset {
             } else {
                 earlier
             };
-            let start = g.date_between(since.min(from), from);
-            let to = if start < from { from - Duration::days(1) } else { from };
-            d.batch.residences.push((next_id(&mut g.rng), person_id, units[earlier].0, Residence { from: start.min(to), to: Some(to) }));
+            // The earlier home ends the day before this one begins: no overlap unless injected.
+            let to = from - Duration::days(1);
+            let start = g.date_between(since.min(to), to).min(to);
+            d.batch.residences.push((next_id(&mut g.rng), person_id, units[earlier].0, Residence { from: start, to: Some(to) }));
         }
         d.batch.residences.push((next_id(&mut g.rng), person_id, units[ui].0, Residence { from, to: None }));
         let grid = address_grid.get(&units[ui].1).cloned().unwrap_or_else(|| grids[0].clone());
@@ -387,6 +401,7 @@ pub fn generate(cfg: &Config) -> Dataset {
 
     // Injected anomaly: more current occupants than declared capacity.
     let people_ids: Vec<i64> = d.batch.people.iter().map(|(id, _, _)| *id).collect();
+    let unit_address: std::collections::HashMap<i64, i64> = units.iter().map(|(id, a, _)| (*id, *a)).collect();
     for k in 0..cfg.anomalies.overcrowded_units.min(habitable.len()) {
         let ui = habitable[(k * 7919) % habitable.len()];
         if d.truth.overcrowded_units.contains(&units[ui].0) {
@@ -399,13 +414,119 @@ pub fn generate(cfg: &Config) -> Dataset {
             if d.batch.residences.iter().any(|(_, p, u, r)| *p == pid && *u == units[ui].0 && r.from == from) {
                 continue;
             }
+            // A second current home at another building is itself an R2 anomaly: in the truth.
+            let elsewhere =
+                d.batch.residences.iter().any(|(_, p, u, r)| *p == pid && r.to.is_none() && unit_address.get(u) != Some(&units[ui].1));
+            if elsewhere && !d.truth.two_addresses.contains(&pid) {
+                d.truth.two_addresses.push(pid);
+            }
             d.batch.residences.push((next_id(&mut g.rng), pid, units[ui].0, Residence { from, to: None }));
             occupants[ui] += 1;
         }
         d.truth.overcrowded_units.push(units[ui].0);
     }
+    inject_person_anomalies(&mut g, &mut d, cfg, &units, &habitable, &mut occupants);
     d.batch.units = units;
     d
+}
+
+/// R1, R2, R3 and R6 anomalies, each on people no other anomaly touched, so that every rule's
+/// truth is exact: a second home goes to a unit with room (no R4), a shared phone to three
+/// people at three addresses with one home each.
+fn inject_person_anomalies(
+    g: &mut Gen,
+    d: &mut Dataset,
+    cfg: &Config,
+    units: &[(i64, i64, HousingUnit)],
+    habitable: &[usize],
+    occupants: &mut [i64],
+) {
+    let a = &cfg.anomalies;
+    let mut homes: std::collections::HashMap<i64, Vec<usize>> = std::collections::HashMap::new();
+    let unit_index: std::collections::HashMap<i64, usize> = units.iter().enumerate().map(|(i, u)| (u.0, i)).collect();
+    for (i, (_, p, _, r)) in d.batch.residences.iter().enumerate() {
+        if r.to.is_none() {
+            homes.entry(*p).or_default().push(i);
+        }
+    }
+    let overcrowded: HashSet<i64> = d.truth.overcrowded_units.iter().copied().collect();
+    // Candidates: one current home, not in an overcrowded unit, in the order generated.
+    let mut free: Vec<usize> = (0..d.batch.people.len())
+        .filter(|&i| {
+            let pid = d.batch.people[i].0;
+            homes.get(&pid).is_some_and(|h| h.len() == 1 && !overcrowded.contains(&d.batch.residences[h[0]].2))
+        })
+        .collect();
+    free.reverse();
+    let mut take = |want: &dyn Fn(&Person) -> bool| -> Option<usize> {
+        let pos = free.iter().rposition(|&i| want(&d.batch.people[i].2))?;
+        Some(free.remove(pos))
+    };
+    let mut picked_r1 = vec![];
+    for _ in 0..a.id_mismatches {
+        let Some(i) = take(&|p: &Person| p.id_kind == IdKind::ResidentId) else { break };
+        picked_r1.push(i);
+    }
+    let mut picked_r2 = vec![];
+    for _ in 0..a.two_addresses {
+        let Some(i) = take(&|_: &Person| true) else { break };
+        picked_r2.push(i);
+    }
+    let mut groups = vec![];
+    for _ in 0..a.shared_phones {
+        let mut group: Vec<usize> = vec![];
+        while group.len() < 3 {
+            let Some(i) = take(&|_: &Person| true) else { break };
+            group.push(i);
+        }
+        if group.len() == 3 {
+            groups.push(group);
+        }
+    }
+    let mut picked_r6 = vec![];
+    for _ in 0..a.expired_permits {
+        let Some(i) = take(&|p: &Person| p.category == PersonCategory::Floating) else { break };
+        picked_r6.push(i);
+    }
+    for i in picked_r1 {
+        let p = &mut d.batch.people[i].2;
+        p.birth_date += Duration::days(1);
+        d.truth.id_mismatches.push(d.batch.people[i].0);
+    }
+    for i in picked_r2 {
+        let pid = d.batch.people[i].0;
+        let home = unit_index.get(&d.batch.residences[homes[&pid][0]].2).copied().unwrap_or(0);
+        let home_address = units[home].1;
+        let Some(&other) = habitable.iter().find(|&&u| units[u].1 != home_address && occupants[u] + 1 < units[u].2.capacity) else { break };
+        occupants[other] += 1;
+        let from = cfg.today - Duration::days(30);
+        d.batch.residences.push((next_id(&mut g.rng), pid, units[other].0, Residence { from, to: None }));
+        d.truth.two_addresses.push(pid);
+    }
+    for group in groups {
+        let addresses: HashSet<i64> = group
+            .iter()
+            .filter_map(|i| unit_index.get(&d.batch.residences[homes[&d.batch.people[*i].0][0]].2))
+            .map(|u| units[*u].1)
+            .collect();
+        if addresses.len() < 3 {
+            continue;
+        }
+        let phone = g.phone();
+        let mut ids = vec![];
+        for i in group {
+            d.batch.people[i].2.phone = Some(phone.clone());
+            ids.push(d.batch.people[i].0);
+        }
+        ids.sort_unstable();
+        d.truth.shared_phones.push(ids);
+    }
+    for i in picked_r6 {
+        let p = &mut d.batch.people[i].2;
+        p.documents.residence_permit = Some(format!("R{:010}", g.rng.random_range(0..10_000_000_000u64)));
+        p.documents.residence_permit_expiry = Some(cfg.today - Duration::days(10));
+        d.truth.expired_permits.push(d.batch.people[i].0);
+    }
 }
 
 fn next_id(rng: &mut ChaCha8Rng) -> i64 {

@@ -673,6 +673,10 @@ async fn rules_find_the_generators_overcrowded_units_and_a_dismissed_flag_stays_
         cfg.people = 400;
         cfg.foreigners = 10;
         cfg.anomalies.overcrowded_units = 4;
+        cfg.anomalies.id_mismatches = 5;
+        cfg.anomalies.two_addresses = 6;
+        cfg.anomalies.shared_phones = 3;
+        cfg.anomalies.expired_permits = 7;
         let d = wardbook_gen::generate(&cfg);
         for (c, n) in &d.org {
             s.org_upsert(c, n).await.expect("org");
@@ -686,6 +690,35 @@ async fn rules_find_the_generators_overcrowded_units_and_a_dismissed_flag_stays_
         let mut truth = d.truth.overcrowded_units.clone();
         truth.sort_unstable();
         assert_eq!(flagged, truth, "R4 finds exactly the injected units ({})", db.backend);
+        // Each of R1, R2, R3 and R6 finds exactly its injected people: precision and recall 1.
+        let people_of = |rule: Rule| -> Vec<i64> {
+            let mut v: Vec<i64> = hits.iter().filter(|h| h.rule == rule).map(|h| h.subject.1).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let sorted = |mut v: Vec<i64>| {
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(people_of(Rule::IdIntegrity), sorted(d.truth.id_mismatches.clone()), "R1 ({})", db.backend);
+        assert_eq!(people_of(Rule::TwoAddresses), sorted(d.truth.two_addresses.clone()), "R2 ({})", db.backend);
+        assert_eq!(people_of(Rule::PermitExpired), sorted(d.truth.expired_permits.clone()), "R6 ({})", db.backend);
+        let mut groups: Vec<Vec<i64>> = hits
+            .iter()
+            .filter(|h| h.rule == Rule::SharedPhone)
+            .map(|h| sorted(h.evidence.iter().filter(|e| e.table == "people").map(|e| e.id).collect()))
+            .collect();
+        groups.sort();
+        let mut truth_groups = d.truth.shared_phones.clone();
+        truth_groups.sort();
+        assert_eq!(groups, truth_groups, "R3 ({})", db.backend);
+        assert!(
+            d.truth.id_mismatches.len() == 5
+                && d.truth.two_addresses.len() >= 6
+                && truth_groups.len() == 3
+                && d.truth.expired_permits.len() == 7
+        );
 
         assert_eq!(s.flags_record("110105", &hits, T0).await.expect("record"), hits.len());
         assert_eq!(s.flags_record("110105", &hits, T0).await.expect("again"), 0, "the same evidence is one flag");
