@@ -61,8 +61,10 @@ pub async fn seed_with(store: &Store, clock: &dyn Clock, cfg: &Config) -> Result
         data.batch.people.len()
     );
     seed_clues(store, &data, now).await?;
-    // The review queue starts with what the rules find in the demo's data (its crowded units).
     let district = data.org[0].0.to_string();
+    seed_source(store, &data, &district, now).await?;
+    // The review queue starts with what the rules find in the demo's data (its crowded units,
+    // and what the police list says against the registry).
     wardbook_web::check::check_district(store, &district, now, Default::default()).await.context("cannot run the comparison rules")?;
     println!("{:<12} {:<22} {:<16} {:<24} TOTP key", "login", "role", "org", "password");
     for (login, name, role, org) in accounts_to_make {
@@ -72,6 +74,28 @@ pub async fn seed_with(store: &Store, clock: &dyn Clock, cfg: &Config) -> Result
             Err(e) => anyhow::bail!("cannot create demo account {login}: {e}"),
         };
         println!("{:<12} {:<22} {:<16} {:<24} {}", login, role.code(), org, password, creds.totp_secret.unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// A police list about the demo district, received and compared: R7 flags in the queue, a
+/// source with its records on the sources page.
+async fn seed_source(store: &Store, data: &wardbook_gen::Dataset, district: &str, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    use wardbook_domain::source::{Column, SourceInput, SourceRecordInput};
+    let columns: Vec<Option<Column>> = wardbook_gen::sources::SOURCE_HEADERS.iter().map(|h| Column::of_header(h)).collect();
+    let rows: Vec<SourceRecordInput> =
+        wardbook_gen::sources::source_records(data, 400, 2023).iter().map(|(r, _)| SourceRecordInput::from_cells(&columns, r)).collect();
+    let meta = SourceInput {
+        name: "公安流动人口核查名单".into(),
+        department: "police".into(),
+        received_on: (now - chrono::Duration::days(2)).date_naive().to_string(),
+    }
+    .validate(now.date_naive())
+    .map_err(|e| anyhow::anyhow!("demo source: {:?}", e.0))?;
+    let got = wardbook_web::sources::receive(store, now, district, &meta, &rows, (0, "demo")).await?;
+    if let (Some(source), Some(job)) = (got.source, got.job) {
+        wardbook_web::sources::compare(store, district, source.id, now, |_, _| {}).await?;
+        store.job_finish(district, job, true, "compared when the demo was made", now.timestamp_millis()).await?;
     }
     Ok(())
 }
