@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 use wardbook_domain::comparison::SourceFact;
 use wardbook_domain::ids::Gender;
-use wardbook_domain::org::OrgCode;
+use wardbook_domain::org::{OrgCode, OrgLevel};
 use wardbook_domain::registry::{IdKind, Person, Residence};
 use wardbook_domain::source::{Department, SourceEvent, SourceMeta, SourceRecord};
 
@@ -69,6 +69,8 @@ pub struct SourceMatch {
     pub record_id: i64,
     pub person_id: Option<i64>,
     pub unit: Option<(i64, String)>,
+    /// The grid responsible for the record: its unit's, or else the matched person's home grid.
+    pub grid: Option<String>,
     /// `id` (blind index), `linkage` (above the threshold), or `none`.
     pub kind: &'static str,
     pub detail: String,
@@ -238,21 +240,33 @@ impl Store {
         source_row(&r)
     }
 
-    /// A source's records, in the order of their record numbers; `grid_prefix` limits them to
-    /// those matched to a unit in the caller's area when the caller is below district level.
-    pub async fn source_records(&self, district: &str, source_id: i64, after: &str, limit: i64) -> Result<Vec<SourceRecordRow>> {
+    /// A source's records in `scope`, in the order of their record numbers: at district level
+    /// all of them; below it, those whose unit or matched person lies in the scope.
+    pub async fn source_records(&self, scope: &OrgCode, source_id: i64, after: &str, limit: i64) -> Result<Vec<SourceRecordRow>> {
         let rows = sqlx::query(
-            "SELECT * FROM source_records WHERE district_code = $1 AND source_id = $2 AND record_no > $3 ORDER BY record_no LIMIT $4",
+            "SELECT * FROM source_records WHERE district_code = $1 AND source_id = $2 AND record_no > $3 \
+             AND ($5 = 1 OR grid_code LIKE $6) ORDER BY record_no LIMIT $4",
         )
-        .bind(district)
+        .bind(scope.district())
         .bind(source_id)
         .bind(after)
         .bind(limit)
+        .bind(i64::from(scope.level() == OrgLevel::District))
+        .bind(format!("{}%", scope.as_str()))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| self.record_row(r)).collect()
     }
 
+    /// One record, if it lies in `scope` (as `source_records` decides).
+    pub async fn source_record_in_scope(&self, scope: &OrgCode, id: i64) -> Result<SourceRecordRow> {
+        let r = self.source_record_get(scope.district(), id).await?;
+        let inside = scope.level() == OrgLevel::District || r.grid_code.as_deref().is_some_and(|g| g.starts_with(scope.as_str()));
+        if inside { Ok(r) } else { Err(StoreError::NotFound) }
+    }
+
+    /// One record of the district, for services that were already authorised (a flag in the
+    /// reviewer's scope names it).
     pub async fn source_record_get(&self, district: &str, id: i64) -> Result<SourceRecordRow> {
         let r = sqlx::query("SELECT * FROM source_records WHERE district_code = $1 AND id = $2")
             .bind(district)
@@ -394,7 +408,7 @@ impl Store {
                     .bind(m.record_id)
                     .bind(m.person_id)
                     .bind(m.unit.as_ref().map(|u| u.0))
-                    .bind(m.unit.as_ref().map(|u| u.1.clone()))
+                    .bind(m.grid.clone())
                     .bind(m.kind)
                     .bind(m.detail.clone());
             }

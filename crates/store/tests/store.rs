@@ -789,7 +789,7 @@ async fn sources_are_versioned_sealed_and_enter_the_registry_only_when_accepted(
         let opened = s.source_records_to_match("110105", v2.id).await.expect("open");
         assert_eq!(opened[0].record.id.as_ref().map(|(_, n)| n.as_str()), Some(rid));
         assert_eq!(opened[0].record.address, "建国路8号1号楼1单元301室");
-        assert_eq!(s.source_records("110105", v2.id, "", 10).await.expect("rows")[0].id_masked, "110105********002X");
+        assert_eq!(s.source_records(&code("110105"), v2.id, "", 10).await.expect("rows")[0].id_masked, "110105********002X");
 
         // R7 reads only the latest version; the blind index finds the person.
         let tokens = s.people_by_id_token("110105").await.expect("tokens");

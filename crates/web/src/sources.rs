@@ -87,6 +87,7 @@ pub async fn compare(
     // The registry as it is now, read once: people for linkage, residences for R7.
     let facts = store.facts_of_district(district).await?;
     let total = records.len();
+    let home: std::collections::HashMap<i64, &str> = facts.people.iter().map(|p| (p.id, p.grid_code.as_str())).collect();
     let by_token = store.people_by_id_token(district).await?;
     let units = store.units_by_key(district).await?;
     let mut report = CompareReport { records: total, ..Default::default() };
@@ -104,6 +105,7 @@ pub async fn compare(
         matches.push(SourceMatch {
             record_id: r.id,
             person_id: person,
+            grid: unit.as_ref().map(|u| u.1.clone()).or_else(|| person.and_then(|p| home.get(&p).map(|g| g.to_string()))),
             unit,
             kind: if person.is_some() { "id" } else { "none" },
             detail: if person.is_some() { "id_number = registry".into() } else { String::new() },
@@ -124,6 +126,9 @@ pub async fn compare(
         for l in links {
             let m = &mut matches[unmatched[l.a as usize]];
             m.person_id = Some(people[l.b as usize].0);
+            if m.unit.is_none() {
+                m.grid = Some(people[l.b as usize].1.clone());
+            }
             m.kind = "linkage";
             m.detail = format!("{:.1}: {}", l.scored.score, l.scored.explain());
             report.by_linkage += 1;

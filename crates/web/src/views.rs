@@ -366,6 +366,8 @@ pub struct SourcePage {
     pub heading: String,
     pub facts: Vec<(String, String)>,
     pub job: Option<JobView>,
+    /// Said when the list shows only the records of the reader's area.
+    pub notice: Option<String>,
     pub columns: Vec<String>,
     pub rows: Vec<Row>,
     pub next: Option<String>,

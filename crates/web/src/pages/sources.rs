@@ -197,7 +197,7 @@ pub async fn view(
     let district = who.account.org.district();
     let s = found(&app, &ctx, &who, &format!("source:{id}"), app.store.source_get(district, id).await).await?;
     let job = app.store.job_of(district, id).await?;
-    let records = app.store.source_records(district, id, &q.after, PAGE).await?;
+    let records = app.store.source_records(&who.account.org, id, &q.after, PAGE).await?;
     app.audit(&ctx, Some(&who.account), "source.view", &format!("source:{id}"), &format!("{} records", records.len())).await?;
     let c = Chrome::for_user(&who, String::new());
     let tr = c.tr;
@@ -213,6 +213,7 @@ pub async fn view(
             (tr.t("sources.count").to_string(), format!("{} / {}", s.records, s.rejected)),
         ],
         job: job.as_ref().map(|j| job_view(tr, j)),
+        notice: (who.account.org.level() != wardbook_domain::org::OrgLevel::District).then(|| tr.t("sources.scoped").to_string()),
         columns: ["sources.record", "sources.event", "sources.id", "sources.person_name", "sources.match", "sources.state"]
             .iter()
             .map(|k| tr.t(k).to_string())
@@ -249,7 +250,7 @@ pub async fn view(
 /// One source record, as the evidence of a flag names it.
 pub async fn record_view(State(app): State<AppState>, ctx: RequestCtx, who: Principal, Path(id): Path<i64>) -> Result<Response, WebError> {
     let district = who.account.org.district();
-    let r = found(&app, &ctx, &who, &format!("source_record:{id}"), app.store.source_record_get(district, id).await).await?;
+    let r = found(&app, &ctx, &who, &format!("source_record:{id}"), app.store.source_record_in_scope(&who.account.org, id).await).await?;
     let s = app.store.source_get(district, r.source_id).await?;
     app.audit(&ctx, Some(&who.account), "source_record.view", &format!("source_record:{id}"), "ok").await?;
     let mut p = crate::pages::registry::page(&who, format!("{} · {}", s.name, r.record_no));

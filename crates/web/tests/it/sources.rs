@@ -188,8 +188,9 @@ async fn the_sources_page_takes_a_file_lists_rejected_rows_and_masks_numbers() {
     let app = spawn_app().await;
     let tf = app.login("community.task.force").await;
     let rid = fixture_rid();
-    let csv =
-        format!("记录号,证件类型,证件号码,姓名,事件,事件日期\nM-1,RID,{rid},李秀英,迁出,2026-11-01\nM-2,RID,12345,张三,迁出,2026-11-01\n");
+    let csv = format!(
+        "记录号,证件类型,证件号码,姓名,事件,事件日期\nM-1,RID,{rid},李秀英,迁出,2026-11-01\nM-2,RID,12345,张三,迁出,2026-11-01\nM-3,PASSPORT,E99887766,SMITH JOHN,出境,2026-11-02\n"
+    );
     let form = reqwest::multipart::Form::new()
         .text("name", "民政迁出名单")
         .text("department", "civil_affairs")
@@ -212,6 +213,12 @@ async fn the_sources_page_takes_a_file_lists_rejected_rows_and_masks_numbers() {
     assert!(detail.contains("data-state=\"done\""), "the job finished");
     assert!(detail.contains("440305********") && !detail.contains(&rid), "numbers masked on the page");
     assert!(detail.contains("民政") || detail.contains("civil"), "provenance shown");
+    // Below district level only the area's records show: the stranger matched to nobody here
+    // is for the district's staff.
+    assert!(detail.contains(">M-1<") && !detail.contains(">M-3<") && detail.contains("id=\"scoped\""), "community sees its own");
+    let district_staff = app.login("immigration.officer").await;
+    let all = district_staff.get(&app, href).await.text().await.expect("detail");
+    assert!(all.contains(">M-1<") && all.contains(">M-3<"), "the district sees every record");
 
     // Provenance is required, field by field.
     let form = reqwest::multipart::Form::new()
