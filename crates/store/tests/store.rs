@@ -801,6 +801,7 @@ async fn sources_are_versioned_sealed_and_enter_the_registry_only_when_accepted(
                 record_id: opened[0].id,
                 person_id: matched,
                 unit: None,
+                grid: None,
                 kind: "id",
                 detail: String::new(),
             }],

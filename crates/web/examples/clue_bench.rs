@@ -2,6 +2,7 @@
 //! 1. the inbox page's latency with N open clues;
 //! 2. every escalation's lateness when N deadlines fall due, run on an accelerated clock;
 //! 3. the scheduler's CPU time while nothing is due.
+//!
 //! Usage: cargo run --release -p wardbook-web --example clue_bench -- [N=100000] [FACTOR=60]
 //! Reports numbers; asserts nothing.
 
