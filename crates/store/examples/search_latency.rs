@@ -16,6 +16,9 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// How a query of one kind is made from a person.
+type QueryOf = fn(&wardbook_store::registry::PersonRow) -> String;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -45,7 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter_map(|r| Some(format!("{}{}", r.try_get::<String, _>("road").ok()?, r.try_get::<String, _>("number").ok()?)))
         .collect();
     println!("{total} people; {n} queries per kind; p50 / p95 / p99 in ms");
-    let kinds: [(&str, fn(&wardbook_store::registry::PersonRow) -> String); 6] = [
+    let kinds: [(&str, QueryOf); 6] = [
         ("name (hanzi)", |p| p.person.name.clone()),
         ("full pinyin", |p| {
             wardbook_domain::search::name_terms(&p.person.name).into_iter().find(|t| t.is_ascii() && t.len() > 3).unwrap_or_default()

@@ -230,7 +230,7 @@ async fn advance_from_inbox(d: &WebDriver, base: &str, text: &str, note: &str, o
     wait(d, By::Id("step-advance")).await?;
     d.find(By::Css("#step-advance textarea[name='note']")).await?.send_keys(note).await?;
     if let Some(o) = outcome {
-        d.find(By::Css(&format!("#step-advance input[value='{o}']"))).await?.click().await?;
+        d.find(By::Css(format!("#step-advance input[value='{o}']"))).await?.click().await?;
     }
     let submit = d.find(By::Id("submit-advance")).await?;
     submit.click().await?;
@@ -258,7 +258,7 @@ async fn tip_scenario(d: &WebDriver, app: &crate::harness::App) -> WebDriverResu
     let base = &app.url;
     // A resident, not signed in, reports anonymously.
     d.goto(format!("{base}/tip")).await?;
-    wait(d, By::Css(&format!("#f-community option[value='{}']", crate::harness::COMMUNITY))).await?.click().await?;
+    wait(d, By::Css(format!("#f-community option[value='{}']", crate::harness::COMMUNITY))).await?.click().await?;
     fill(d, "what", "502室最近住进十几个人，证件被房东收走").await?;
     fill(d, "address", "光华路9号2号楼502").await?;
     d.find(By::Id("f-anonymous")).await?.click().await?;

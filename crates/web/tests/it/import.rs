@@ -45,7 +45,7 @@ fn write(name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
-async fn import(store: &Store, path: &PathBuf, name: &str) -> Result<ImportReport, wardbook_web::import::ImportError> {
+async fn import(store: &Store, path: &std::path::Path, name: &str) -> Result<ImportReport, wardbook_web::import::ImportError> {
     let l = ledger::open(path, name)?;
     let job = ImportJob {
         scope: OrgCode::parse("110105001024").expect("scope"),

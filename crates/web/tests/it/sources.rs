@@ -29,7 +29,7 @@ fn newcomer_rid() -> String {
     wardbook_domain::ids::rid_check_char("11010519900215004").map(|c| format!("11010519900215004{c}")).expect("rid")
 }
 
-fn delivery(app: &App) -> Value {
+fn delivery(_app: &App) -> Value {
     json!({
         "name": "公安流动人口名单",
         "department": "police",
