@@ -50,6 +50,12 @@ pub fn read(path: &Path) -> Result<(Vec<LinkRecord>, usize)> {
     Ok((out, skipped))
 }
 
+/// The process's CPU time and peak memory so far, for the stage lines.
+fn usage() -> String {
+    let (cpu_ms, peak_kib) = wardbook_web::check::process_usage();
+    format!(" (process so far: CPU {:.1} s, peak RSS {} MiB)", cpu_ms as f64 / 1000.0, peak_kib / 1024)
+}
+
 /// Runs `f` over `items` on every core, keeping the order.
 fn parallel<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
@@ -84,17 +90,18 @@ pub fn run(a_path: &Path, b_path: &Path, out: &Path, review_out: Option<&Path>, 
     });
     let ((a, skipped_a), (b, skipped_b)) = (ra?, rb?);
     eprintln!(
-        "load: {} + {} records ({} without a record id skipped) in {:.1} s",
+        "load: {} + {} records ({} without a record id skipped) in {:.1} s{}",
         a.len(),
         b.len(),
         skipped_a + skipped_b,
-        t.elapsed().as_secs_f64()
+        t.elapsed().as_secs_f64(),
+        usage()
     );
     let t = Instant::now();
     let pa: Vec<Prepared> = parallel(&a, LinkRecord::prepare);
     let pb: Vec<Prepared> = parallel(&b, LinkRecord::prepare);
     let pairs = linkage::candidates(&pa, &pb);
-    eprintln!("block: {} candidate pairs in {:.1} s", pairs.len(), t.elapsed().as_secs_f64());
+    eprintln!("block: {} candidate pairs in {:.1} s{}", pairs.len(), t.elapsed().as_secs_f64(), usage());
     let t = Instant::now();
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
     let chunk = pairs.len().div_ceil(threads).max(1);
@@ -106,12 +113,12 @@ pub fn run(a_path: &Path, b_path: &Path, out: &Path, review_out: Option<&Path>, 
     .flatten()
     .collect();
     let (links, grey) = linkage::link(&pa, &pb, &scored, w);
-    eprintln!("score: {} links, {} for review in {:.1} s", links.len(), grey.len(), t.elapsed().as_secs_f64());
+    eprintln!("score: {} links, {} for review in {:.1} s{}", links.len(), grey.len(), t.elapsed().as_secs_f64(), usage());
     let t = Instant::now();
     write(out, &a, &b, &links)?;
     if let Some(r) = review_out {
         write(r, &a, &b, &grey)?;
     }
-    eprintln!("write: {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!("write: {:.1} s{}", t.elapsed().as_secs_f64(), usage());
     Ok((links.len(), grey.len()))
 }

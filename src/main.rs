@@ -423,18 +423,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 let r = wardbook_web::check::check_district_rules(&store, &d, clock.now(), params, &rules).await?;
                 let per_rule: Vec<String> = r.hits_per_rule.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 println!(
-                    "{d}: {} people, {} residences, {} source records; hits: {}; new flags {}, cleared {}; load {} ms, rules R1–R7 {} ms, R8 {} ms, write {} ms",
+                    "{d}: {} people, {} residences, {} source records; hits: {}; new flags {}, cleared {}",
                     r.people,
                     r.residences,
                     r.source_records,
                     if per_rule.is_empty() { "none".to_string() } else { per_rule.join(", ") },
                     r.new_flags,
                     r.cleared,
-                    r.load_ms,
-                    r.rules_ms,
-                    r.linkage_ms,
-                    r.write_ms
                 );
+                for s in &r.stages {
+                    println!("  {:<6} wall {:>6} ms, CPU {:>6} ms, peak RSS {:>5} MiB", s.name, s.wall_ms, s.cpu_ms, s.peak_kib / 1024);
+                }
             }
             store.close().await;
             Ok(ExitCode::SUCCESS)
