@@ -187,8 +187,29 @@ async fn keys_rotate_reseals_everything_and_a_wrong_master_key_is_refused() {
     assert!(wardbook(&db.0, &["demo"]).status.success());
     let o = wardbook(&db.0, &["keys", "rotate", "--batch", "700"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("8000 rows re-encrypted"), "{}", text(&o));
+    // Every person's numbers, and every sealed value of the demo's police list.
     let store = Store::connect(&db.0).await.expect("open");
+    let sealed_in_source: i64 = sqlx::Row::get(
+        &sqlx::query(
+            "SELECT COALESCE(SUM((id_number_ct IS NOT NULL) + (phone_ct IS NOT NULL) + (address_ct IS NOT NULL)), 0) AS n FROM source_records",
+        )
+        .fetch_one(store.pool())
+        .await
+        .expect("q"),
+        "n",
+    );
+    assert!(sealed_in_source > 400);
+    assert!(text(&o).contains(&format!("{} rows re-encrypted", 8000 + sealed_in_source)), "{}", text(&o));
+    for column in ["id_number_ct", "phone_ct", "address_ct"] {
+        let stale: i64 = sqlx::Row::get(
+            &sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM source_records WHERE {column} NOT LIKE '2.%'")))
+                .fetch_one(store.pool())
+                .await
+                .expect("q"),
+            "n",
+        );
+        assert_eq!(stale, 0, "source_records.{column} re-sealed");
+    }
     let stale: i64 = sqlx::Row::get(
         &sqlx::query(
             "SELECT COUNT(*) AS n FROM people WHERE id_number_ct NOT LIKE '2.%' OR (phone_ct IS NOT NULL AND phone_ct NOT LIKE '2.%')",
