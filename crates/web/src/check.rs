@@ -97,8 +97,10 @@ pub async fn check_district_rules(
     if rules.contains(&Rule::Duplicate) {
         let people = comparison::link_records(&facts);
         hits.extend(comparison::duplicates(&people, wardbook_domain::linkage::Weights::default()));
+        watch.lap("R8");
     }
-    watch.lap("R8");
+    let (people, residences, source_records) = (facts.people.len(), facts.residences.len(), facts.sources.len());
+    drop(facts);
     let new_flags = store.flags_record(district, &hits, now.timestamp_millis()).await?;
     let still: HashSet<String> = hits.iter().map(evidence_digest).collect();
     let ran: Vec<&str> = rules.iter().map(|r| r.id()).collect();
@@ -108,15 +110,7 @@ pub async fn check_district_rules(
     for h in &hits {
         *hits_per_rule.entry(h.rule.id()).or_insert(0) += 1;
     }
-    Ok(CheckReport {
-        hits_per_rule,
-        new_flags,
-        cleared,
-        people: facts.people.len(),
-        residences: facts.residences.len(),
-        source_records: facts.sources.len(),
-        stages: watch.stages,
-    })
+    Ok(CheckReport { hits_per_rule, new_flags, cleared, people, residences, source_records, stages: watch.stages })
 }
 
 /// Runs the rules around one person after a save touched them: returns how many new flags.
