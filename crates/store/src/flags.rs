@@ -3,7 +3,7 @@
 //! a reviewer's decision (confirmed into a clue or a correction, or dismissed with a reason)
 //! sticks to that evidence.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::NaiveDate;
 use sm3::Digest;
@@ -118,50 +118,6 @@ impl Store {
         })
     }
 
-    /// The table as a whole-district read names it: SQLite is told to scan it rather than walk
-    /// the district index row by row (a district is most of the file; 6× faster at 1M rows).
-    /// PostgreSQL plans that itself, and on a sharded cluster the district is the shard.
-    /// (`bulk` reads the same way.)
-    pub(crate) fn scan(&self, table: &str) -> String {
-        match self.backend {
-            crate::Backend::Sqlite => format!("{table} NOT INDEXED"),
-            crate::Backend::Postgres => table.to_string(),
-        }
-    }
-
-    /// Every residence of a district, as the rules read them.
-    pub async fn residence_facts(&self, district: &str) -> Result<Vec<ResidenceFact>> {
-        let units: HashMap<i64, i64> =
-            sqlx::query(AssertSqlSafe(format!("SELECT id, address_id FROM {} WHERE district_code = $1", self.scan("housing_units"))))
-                .bind(district)
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get("id")?, r.try_get("address_id")?)))
-                .collect::<Result<_>>()?;
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT id, person_id, unit_id, grid_code, from_date, to_date FROM {} WHERE district_code = $1",
-            self.scan("residences")
-        )))
-        .bind(district)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let unit_id: i64 = r.try_get("unit_id")?;
-                Ok(ResidenceFact {
-                    id: r.try_get("id")?,
-                    person_id: r.try_get("person_id")?,
-                    unit_id,
-                    address_id: *units.get(&unit_id).ok_or_else(|| bad("residence of an unknown unit"))?,
-                    grid_code: r.try_get("grid_code")?,
-                    from: day(&r.try_get::<String, _>("from_date")?)?,
-                    to: optional_day(r, "to_date")?,
-                })
-            })
-            .collect()
-    }
-
     /// Every fact of a district: what `check --all` reads (see `bulk`).
     pub async fn facts_of_district(&self, district: &str) -> Result<Facts> {
         // A rotation run elsewhere may have made a key this process has not seen yet.
@@ -273,7 +229,7 @@ impl Store {
                 filed_at: r.try_get::<Option<i64>, _>("filed_at")?.map(time),
             });
         }
-        facts.sources = self.source_facts(district, Some(person)).await?;
+        facts.sources = self.source_facts_of(district, person).await?;
         facts.residences.sort_by_key(|r| r.id);
         Ok(facts)
     }

@@ -432,36 +432,21 @@ impl Store {
         .collect()
     }
 
-    /// The undecided records of the latest version of every source, as R7 reads them: all of
-    /// the district's, or those matched to one person.
-    pub async fn source_facts(&self, district: &str, person: Option<i64>) -> Result<Vec<SourceFact>> {
+    /// The undecided records of the latest version of every source matched to one person, as R7
+    /// reads them around a save (a whole district's are read by `bulk`).
+    pub async fn source_facts_of(&self, district: &str, person: i64) -> Result<Vec<SourceFact>> {
         let latest = self.latest_sources(district).await?;
         if latest.is_empty() {
             return Ok(vec![]);
         }
-        let columns = "id, source_id, event, event_date, person_id, unit_id, grid_code";
-        let rows = match person {
-            // One person's: the index on (district, person).
-            Some(p) => {
-                sqlx::query(AssertSqlSafe(format!(
-                    "SELECT {columns} FROM source_records WHERE district_code = $1 AND person_id = $2 AND state = 'pending'"
-                )))
-                .bind(district)
-                .bind(p)
-                .fetch_all(&self.pool)
-                .await?
-            }
-            // The whole district: a scan (see `Store::scan`).
-            None => {
-                sqlx::query(AssertSqlSafe(format!(
-                    "SELECT {columns} FROM {} WHERE district_code = $1 AND state = 'pending'",
-                    self.scan("source_records")
-                )))
-                .bind(district)
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
+        let rows = sqlx::query(
+            "SELECT id, source_id, event, event_date, person_id, unit_id, grid_code FROM source_records \
+             WHERE district_code = $1 AND person_id = $2 AND state = 'pending'",
+        )
+        .bind(district)
+        .bind(person)
+        .fetch_all(&self.pool)
+        .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let Some(received) = latest.get(&r.try_get::<i64, _>("source_id")?) else { continue };

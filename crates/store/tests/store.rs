@@ -808,10 +808,10 @@ async fn sources_are_versioned_sealed_and_enter_the_registry_only_when_accepted(
         )
         .await
         .expect("match");
-        let facts = s.source_facts("110105", None).await.expect("facts");
+        let facts = s.facts_of_district("110105").await.expect("facts").sources;
         assert_eq!(facts.len(), 1);
         assert_eq!((facts[0].event, facts[0].person_id), (SourceEvent::Departed, Some(pid)));
-        assert_eq!(s.source_facts("110105", Some(pid)).await.expect("facts").len(), 1);
+        assert_eq!(s.source_facts_of("110105", pid).await.expect("facts").len(), 1);
 
         // Nothing changed in the registry until a reviewer accepts; then one transaction does it.
         assert_eq!(s.residences_of_person(&g1, pid).await.expect("res")[0].residence.to, None);
@@ -823,7 +823,7 @@ async fn sources_are_versioned_sealed_and_enter_the_registry_only_when_accepted(
             s.source_accept(&community, opened[0].id, &Acceptance::Departure { person_id: pid, on }, 7, T0 + 3).await,
             Err(StoreError::Conflict(_))
         ));
-        assert!(s.source_facts("110105", None).await.expect("facts").is_empty(), "an accepted record says nothing more");
+        assert!(s.facts_of_district("110105").await.expect("facts").sources.is_empty(), "an accepted record says nothing more");
 
         // Jobs: claimed once; a stopped process's running job goes back to the queue.
         let claimed = s.job_claim(T0).await.expect("claim").expect("a job");
