@@ -268,12 +268,15 @@ impl Store {
     /// One record of the district, for services that were already authorised (a flag in the
     /// reviewer's scope names it).
     pub async fn source_record_get(&self, district: &str, id: i64) -> Result<SourceRecordRow> {
-        let r = sqlx::query("SELECT * FROM source_records WHERE district_code = $1 AND id = $2")
+        self.record_row(&self.source_record_raw(district, id).await?)
+    }
+
+    async fn source_record_raw(&self, district: &str, id: i64) -> Result<AnyRow> {
+        Ok(sqlx::query("SELECT * FROM source_records WHERE district_code = $1 AND id = $2")
             .bind(district)
             .bind(id)
             .fetch_one(&self.pool)
-            .await?;
-        self.record_row(&r)
+            .await?)
     }
 
     fn record_row(&self, r: &AnyRow) -> Result<SourceRecordRow> {
@@ -314,12 +317,7 @@ impl Store {
     }
 
     pub async fn source_record_opened(&self, district: &str, id: i64) -> Result<RecordToMatch> {
-        let r = sqlx::query("SELECT * FROM source_records WHERE district_code = $1 AND id = $2")
-            .bind(district)
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?;
-        self.record_to_match(&r)
+        self.record_to_match(&self.source_record_raw(district, id).await?)
     }
 
     fn record_to_match(&self, r: &AnyRow) -> Result<RecordToMatch> {
