@@ -122,6 +122,9 @@ enum Command {
         /// Language of the reasons: zh-CN (default) or en.
         #[arg(long, default_value = "zh-CN")]
         lang: String,
+        /// Rows per transaction: a killed import keeps whole batches and the rerun completes it.
+        #[arg(long, default_value_t = wardbook_web::import::BATCH)]
+        batch_rows: usize,
     },
     /// Generate the demo district into the database and print its accounts.
     Demo {
@@ -477,10 +480,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("grid {grid} {name}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { file, org, dry_run, rejects, lang } => {
+        Command::Import { file, org, dry_run, rejects, lang, batch_rows } => {
             let master = master_key(&key, &key_file, None)?;
             let store = open(&cli.database_url).await?.unlock(master, algorithm).await?;
-            import(&store, &clock, &file, org, dry_run, rejects, &lang).await
+            import(&store, &clock, &file, org, (dry_run, batch_rows), rejects, &lang).await
         }
         Command::Machine { command } => {
             let store = open(&cli.database_url).await?;
@@ -539,7 +542,7 @@ async fn import(
     clock: &dyn Clock,
     file: &str,
     org: Option<String>,
-    dry_run: bool,
+    (dry_run, batch_rows): (bool, usize),
     rejects: Option<String>,
     lang: &str,
 ) -> Result<ExitCode> {
@@ -561,13 +564,13 @@ async fn import(
     let for_display: Vec<String> =
         mapping.columns.iter().zip(&headers).map(|(f, h)| format!("{h} → {}", f.map(|f| f.code()).unwrap_or("—"))).collect();
     eprintln!("columns: {}", for_display.join(", "));
-    let bar = indicatif::ProgressBar::new_spinner();
+    let bar = indicatif::ProgressBar::new(ledger.rows_hint);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {pos} rows read, {per_sec}, {elapsed} elapsed")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} rows, {per_sec}, {elapsed} elapsed, {eta} left")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let now = clock.now();
-    let job = wardbook_web::import::ImportJob { scope, mapping, today: now.date_naive(), now: now.timestamp_millis(), dry_run };
+    let job = wardbook_web::import::ImportJob { scope, mapping, today: now.date_naive(), now: now.timestamp_millis(), dry_run, batch_rows };
     let report = wardbook_web::import::run(store, job, ledger, |n| bar.set_position(n)).await;
     bar.finish_and_clear();
     let report = match report {

@@ -265,7 +265,7 @@ async fn a_killed_import_completes_on_rerun_without_duplicates() {
     let residences = lines.len() as i64 - 1;
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_wardbook"))
-        .args(["import", &csv.display().to_string()])
+        .args(["import", &csv.display().to_string(), "--batch-rows", "2000"])
         .env("WARDBOOK_DATABASE_URL", &db.0)
         .env("WARDBOOK_MASTER_KEY", KEY)
         .env("WARDBOOK_LOG", "warn")

@@ -42,6 +42,11 @@ fields! {
     Phone = "phone" ["手机号", "手机号码", "联系电话", "电话"],
     From = "from" ["起始日期", "入住日期", "居住起始日期", "from_date"],
     To = "to" ["截止日期", "离开日期", "居住截止日期", "to_date"],
+    ResidencePermit = "residence_permit" ["居住证号码", "居住证号", "居住证编号"],
+    ResidencePermitExpiry = "residence_permit_expiry" ["居住证有效期至", "居住证到期日期", "居住证有效期"],
+    VisaKind = "visa_kind" ["签证种类", "签证类型", "签证/停留证件种类", "停留证件种类"],
+    VisaExpiry = "visa_expiry" ["签证有效期至", "签证到期日期", "签证/停留证件有效期至", "停留有效期至"],
+    EntryDate = "entry_date" ["入境日期"],
 }
 
 /// Fields a row cannot do without: where the person lives and who they are.
@@ -154,13 +159,30 @@ fn label_to_code(field: Field, raw: &str) -> String {
     code.to_string()
 }
 
+/// A visa kind as ledgers write it: the letter code in either case, or the Chinese name of a
+/// permit or of visa-free entry.
+fn visa_kind_code(raw: &str) -> String {
+    let v = raw.trim();
+    let upper = v.to_ascii_uppercase();
+    match v {
+        "居留许可" | "居留证" => "residence_permit".into(),
+        "停留证件" | "停留证" => "stay_permit".into(),
+        "免签" | "免签入境" => "visa_free".into(),
+        _ if crate::accommodation::VISA_KINDS.contains(&upper.as_str()) => upper,
+        _ => v.to_string(),
+    }
+}
+
 /// Validates one row of cells under a mapping. Missing optional columns take defaults: a
 /// resident ID, a registered resident, a rental of capacity 0 (the ledger did not say).
 pub fn validate_row(mapping: &Mapping, cells: &[String], today: NaiveDate) -> Result<LedgerRow, Rejection> {
     let get = |f: Field| -> String {
         let raw = mapping.column_of(f).and_then(|i| cells.get(i)).map(String::as_str).unwrap_or("");
         match f {
-            Field::BirthDate | Field::From | Field::To => normalize_date(raw),
+            Field::BirthDate | Field::From | Field::To | Field::ResidencePermitExpiry | Field::VisaExpiry | Field::EntryDate => {
+                normalize_date(raw)
+            }
+            Field::VisaKind => visa_kind_code(raw),
             Field::Gender | Field::Category | Field::IdKind | Field::HousingKind => label_to_code(f, raw),
             _ => raw.trim().to_string(),
         }
@@ -203,8 +225,11 @@ pub fn validate_row(mapping: &Mapping, cells: &[String], today: NaiveDate) -> Re
         nationality: get(Field::Nationality),
         mrz: String::new(),
         phone: get(Field::Phone),
-        // Residence permits and visas are entered on the person's form, not imported (yet).
-        ..Default::default()
+        residence_permit: get(Field::ResidencePermit),
+        residence_permit_expiry: get(Field::ResidencePermitExpiry),
+        visa_kind: get(Field::VisaKind),
+        visa_expiry: get(Field::VisaExpiry),
+        entry_date: get(Field::EntryDate),
     };
     let residence = ResidenceInput { from: get(Field::From), to: get(Field::To) };
     let results = (address.validate(), unit.validate(), person.validate(today), residence.validate());
@@ -294,6 +319,37 @@ mod tests {
         assert!(bad.cells.contains(&(Some(7), "err.rid.check")));
         // Gender agrees with nothing while the ID is unreadable: only the ID is blamed.
         assert_eq!(bad.cells.len(), 1, "{:?}", bad.cells);
+    }
+
+    #[test]
+    fn permit_and_visa_columns_are_read_and_checked_against_the_category() {
+        let m = Mapping::guess(&headers(&[
+            "网格代码", "街路巷", "门牌号", "室号", "姓名", "性别", "出生日期", "人员类别", "证件类型", "证件号码", "国籍", "入住日期",
+            "居住证号码", "居住证有效期至", "签证种类", "签证有效期至", "入境日期",
+        ]));
+        assert!(m.missing().is_empty());
+        let row = |cells: [&str; 17]| -> Vec<String> { cells.iter().map(|s| s.to_string()).collect() };
+        let rid = format!("11010519900307001{}", crate::ids::rid_check_char("11010519900307001").expect("c"));
+        let floating = row([
+            "110105001024001", "建国路", "8号", "301", "王小明", "男", "1990-03-07", "流动人口", "身份证", &rid, "", "2025-01-01",
+            "r1101052025001", "2027/1/31", "", "", "",
+        ]);
+        let p = validate_row(&m, &floating, today()).expect("valid").person.documents;
+        assert_eq!(p.residence_permit.as_deref(), Some("R1101052025001"));
+        assert_eq!(p.residence_permit_expiry, NaiveDate::from_ymd_opt(2027, 1, 31));
+        let foreign = row([
+            "110105001024001", "金台路", "2号", "101", "NGUYEN VAN AN", "男", "1988-01-02", "境外人员", "护照", "C1234567", "VNM",
+            "2026-11-30", "", "", "z", "2027-06-30", "2026-11-29",
+        ]);
+        let d = validate_row(&m, &foreign, today()).expect("valid").person.documents;
+        assert_eq!((d.visa_kind.as_deref(), d.entry_date), (Some("Z"), NaiveDate::from_ymd_opt(2026, 11, 29)));
+        // A visa on a registered resident, and a permit on a foreigner: each blamed in its own cell.
+        let mut wrong = floating.clone();
+        wrong[7] = "户籍".into();
+        wrong[14] = "L".into();
+        let bad = validate_row(&m, &wrong, today()).expect_err("invalid");
+        assert!(bad.cells.contains(&(Some(12), "err.permit_category")), "{:?}", bad.cells);
+        assert!(bad.cells.contains(&(Some(14), "err.visa_category")), "{:?}", bad.cells);
     }
 
     #[test]

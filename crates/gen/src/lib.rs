@@ -425,9 +425,33 @@ pub fn generate(cfg: &Config) -> Dataset {
         }
         d.truth.overcrowded_units.push(units[ui].0);
     }
+    give_documents(&mut d, cfg.today);
     inject_person_anomalies(&mut g, &mut d, cfg, &units, &habitable, &mut occupants);
     d.batch.units = units;
     d
+}
+
+/// Residence permits for the floating population and visas for people from abroad, all in
+/// force on `today`. Derived from each person's document number rather than drawn, so that the
+/// rest of the data set is the same as before documents were generated.
+fn give_documents(d: &mut Dataset, today: NaiveDate) {
+    const KINDS: [&str; 7] = ["L", "M", "Z", "X1", "S1", "Q1", "F"];
+    for (_, _, p) in &mut d.batch.people {
+        // FNV-1a: stable across Rust versions, unlike the standard hasher.
+        let h = p.id_number.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        match p.category {
+            PersonCategory::Floating => {
+                p.documents.residence_permit = Some(format!("R{:010}", h % 10_000_000_000));
+                p.documents.residence_permit_expiry = Some(today + Duration::days(60 + (h % 700) as i64));
+            }
+            PersonCategory::Foreign | PersonCategory::Hmt => {
+                p.documents.visa_kind = Some(KINDS[(h % KINDS.len() as u64) as usize].to_string());
+                p.documents.visa_expiry = Some(today + Duration::days(30 + (h % 600) as i64));
+                p.documents.entry_date = Some(today - Duration::days(1 + ((h >> 20) % 700) as i64));
+            }
+            PersonCategory::Registered => {}
+        }
+    }
 }
 
 /// R1, R2, R3 and R6 anomalies, each on people no other anomaly touched, so that every rule's
@@ -594,7 +618,7 @@ mod tests {
 }
 
 /// The ledger columns `ledger_csv` writes, with the Chinese headers offices use.
-pub const LEDGER_HEADERS: [&str; 19] = [
+pub const LEDGER_HEADERS: [&str; 24] = [
     "网格代码",
     "街路巷",
     "门牌号",
@@ -614,10 +638,19 @@ pub const LEDGER_HEADERS: [&str; 19] = [
     "手机号码",
     "入住日期",
     "离开日期",
+    "居住证号码",
+    "居住证有效期至",
+    "签证种类",
+    "签证有效期至",
+    "入境日期",
 ];
 
+fn date(d: Option<NaiveDate>) -> String {
+    d.map(|d| d.to_string()).unwrap_or_default()
+}
+
 /// One ledger line per residence of the data set, in `LEDGER_HEADERS` order.
-pub fn ledger_rows(d: &Dataset) -> impl Iterator<Item = [String; 19]> + '_ {
+pub fn ledger_rows(d: &Dataset) -> impl Iterator<Item = [String; 24]> + '_ {
     let addresses: std::collections::HashMap<i64, &Address> = d.batch.addresses.iter().map(|(id, a)| (*id, a)).collect();
     let units: std::collections::HashMap<i64, (&Address, &HousingUnit)> =
         d.batch.units.iter().filter_map(|(id, a, u)| addresses.get(a).map(|a| (*id, (*a, u)))).collect();
@@ -645,6 +678,11 @@ pub fn ledger_rows(d: &Dataset) -> impl Iterator<Item = [String; 19]> + '_ {
             p.phone.clone().unwrap_or_default(),
             r.from.to_string(),
             r.to.map(|t| t.to_string()).unwrap_or_default(),
+            p.documents.residence_permit.clone().unwrap_or_default(),
+            date(p.documents.residence_permit_expiry),
+            p.documents.visa_kind.clone().unwrap_or_default(),
+            date(p.documents.visa_expiry),
+            date(p.documents.entry_date),
         ])
     })
 }

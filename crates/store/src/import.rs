@@ -1,24 +1,32 @@
-//! Writing imported ledger rows: batch by batch, each batch one transaction, every row found
-//! again by its natural key (building by grid and normalised address, unit by building,
-//! entrance and room, person by document number, residence by person, unit and start date).
-//! So a rerun changes nothing, and a run killed half-way completes on the next without
-//! duplicates. Statements carry many rows each: this is the path a million rows take.
+//! Writing imported ledger rows: the path a million rows take. Every row is found again by its
+//! natural key (building by grid and normalised address, unit by building, entrance and room,
+//! person by the blind index of their document, residence by person, unit and start date), so a
+//! rerun changes nothing and a run killed half-way completes on the next without duplicates.
+//!
+//! Three stages, so that each runs where it is cheapest:
+//! - `Preparer::prepare` does the per-row CPU work (blind indexes, sealing, search terms) on any
+//!   thread, before the writer sees the row;
+//! - `Importer` keeps the district's natural keys in memory (read once at the start) and plans a
+//!   batch without asking the database anything;
+//! - the plan is written in one transaction: through one rusqlite connection with prepared
+//!   statements on SQLite, through `COPY` on PostgreSQL.
+//!
+//! It must never write a row it has not planned from validated input, nor commit part of a batch.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
-use sqlx::any::AnyArguments;
-use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, AssertSqlSafe, Row};
+use base64::Engine as _;
+use sqlx::{Connection, Row};
 use wardbook_domain::import::LedgerRow;
 use wardbook_domain::org::OrgCode;
-use wardbook_domain::registry::HousingUnit;
+use wardbook_domain::registry::{HousingKind, HousingUnit};
 use wardbook_domain::search::name_terms;
 
 use crate::registry::{id_token, last4, phone_token};
-use crate::{Result, Store, StoreError, new_id};
-
-/// Rows per multi-row statement; stays under every backend's bind-parameter limit.
-const CHUNK: usize = 200;
+use crate::vault::Vault;
+use crate::{Backend, Result, Store, StoreError, new_id};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportCounts {
@@ -38,371 +46,720 @@ impl std::ops::AddAssign for ImportCounts {
     }
 }
 
+/// One validated ledger row made ready to write: its blind indexes, its numbers sealed under the
+/// id the person gets if they are new, its search terms. Made off the writer's thread.
+pub struct PreparedRow {
+    row: LedgerRow,
+    token: String,
+    key: u128,
+    phone_token: Option<String>,
+    fingerprint: u64,
+    id: i64,
+    id_ct: String,
+    phone_ct: Option<String>,
+    permit_ct: Option<String>,
+    terms: Vec<String>,
+}
+
+/// Prepares rows for one store's importer; cheap to clone onto worker threads.
+#[derive(Clone)]
+pub struct Preparer {
+    vault: Arc<Vault>,
+}
+
+/// The in-memory key of a blind index: its first 128 bits (the token is an HMAC, so they are
+/// as good as the whole for telling a district's documents apart).
+fn token_key(token: &str) -> u128 {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).unwrap_or_default();
+    match bytes.get(..16).and_then(|b| <[u8; 16]>::try_from(b).ok()) {
+        Some(k) => u128::from_le_bytes(k),
+        // Not a token this vault made: still a key of its own.
+        None => {
+            let half = |salt: u8| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (salt, token).hash(&mut h);
+                h.finish() as u128
+            };
+            (half(1) << 64) | half(2)
+        }
+    }
+}
+
+/// The fields an import may change, folded into one comparable number. Lives only in memory.
+#[allow(clippy::too_many_arguments)]
+fn fingerprint(
+    name: &str,
+    gender: &str,
+    birth: &str,
+    category: &str,
+    nationality: &str,
+    phone_token: Option<&str>,
+    permit: Option<&str>,
+    docs: [Option<&str>; 4],
+) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (name, gender, birth, category, nationality, phone_token, permit, docs).hash(&mut h);
+    h.finish()
+}
+
+fn day(d: chrono::NaiveDate) -> i32 {
+    chrono::Datelike::num_days_from_ce(&d)
+}
+
+fn day_of(s: &str) -> Option<i32> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(day)
+}
+
+impl Preparer {
+    pub fn prepare(&self, row: LedgerRow) -> PreparedRow {
+        let v = &self.vault;
+        let p = &row.person;
+        let id = new_id();
+        let token = id_token(v, p.id_kind, &p.id_number);
+        let phone_token = p.phone.as_deref().map(|ph| phone_token(v, ph));
+        let d = &p.documents;
+        let dates = [d.residence_permit_expiry.map(|x| x.to_string()), d.visa_expiry.map(|x| x.to_string()), d.entry_date.map(|x| x.to_string())];
+        let fingerprint = fingerprint(
+            &p.name,
+            p.gender.code(),
+            &p.birth_date.to_string(),
+            p.category.code(),
+            &p.nationality,
+            phone_token.as_deref(),
+            d.residence_permit.as_deref(),
+            [dates[0].as_deref(), d.visa_kind.as_deref(), dates[1].as_deref(), dates[2].as_deref()],
+        );
+        let mut terms = name_terms(&p.name);
+        terms.sort_unstable();
+        terms.dedup();
+        PreparedRow {
+            key: token_key(&token),
+            token,
+            phone_token,
+            fingerprint,
+            id,
+            id_ct: v.seal("people", "id_number", id, &p.id_number),
+            phone_ct: p.phone.as_deref().map(|ph| v.seal("people", "phone", id, ph)),
+            permit_ct: d.residence_permit.as_deref().map(|n| v.seal("people", "residence_permit", id, n)),
+            terms,
+            row,
+        }
+    }
+}
+
 /// A unit's natural key: building, entrance, room.
 type UnitKey = (i64, String, String);
-/// What is known of a unit: its id, its grid and its fields.
-type KnownUnit = (i64, String, HousingUnit);
+/// A residence's natural key: person, unit, first day (days from the common era).
+type ResidenceKey = (i64, i64, i32);
 
-/// Holds what one import run has learned about the district's buildings and units.
+#[derive(Clone, Copy)]
+struct KnownPerson {
+    id: i64,
+    fingerprint: u64,
+}
+
+/// What one batch writes, decided in memory.
+#[derive(Default)]
+struct Plan {
+    /// New buildings: id and the row that names them.
+    addresses: Vec<(i64, usize)>,
+    /// New units: id, building id, row.
+    units: Vec<(i64, i64, usize)>,
+    changed_units: Vec<(i64, usize)>,
+    /// Rows whose person is new (they take the prepared id).
+    people: Vec<usize>,
+    /// Known people whose fields changed: id, row, phone and permit sealed under that id.
+    changed_people: Vec<(i64, usize, Option<String>, Option<String>)>,
+    /// Search terms of new people, in index order.
+    terms: Vec<(String, i64, i64)>,
+    /// New residences: id, person, unit, row.
+    residences: Vec<(i64, i64, i64, usize)>,
+    /// Known residences whose last day changed.
+    ended: Vec<(i64, Option<String>)>,
+    counts: ImportCounts,
+}
+
+enum Sink {
+    Sqlite(Option<rusqlite::Connection>),
+    Postgres(Box<sqlx::PgConnection>),
+}
+
+/// Holds what one import run knows of the district, and the connection it writes through.
 pub struct Importer {
     store: Store,
     district: String,
     addresses: HashMap<(String, String), i64>,
-    units: HashMap<UnitKey, KnownUnit>,
+    units: HashMap<UnitKey, (i64, HousingUnit)>,
+    people: HashMap<u128, KnownPerson>,
+    residences: HashMap<ResidenceKey, (i64, Option<i32>)>,
+    sink: Sink,
+    /// Set when a batch failed: the memory above may then be ahead of the database.
+    broken: bool,
 }
 
-/// Placeholder `n` (1-based). SQLite gets anonymous `?`: naming thousands of parameters `$n`
-/// makes SQLite look each name up in a list, which turns one statement quadratic.
-fn ph(sqlite: bool, n: usize) -> String {
-    if sqlite { "?".to_string() } else { format!("${n}") }
-}
-
-fn placeholders(sqlite: bool, rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        s.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..cols {
-            if c > 0 {
-                s.push_str(", ");
-            }
-            s.push_str(&ph(sqlite, r * cols + c + 1));
-        }
-        s.push(')');
+impl Store {
+    pub fn import_preparer(&self) -> Result<Preparer> {
+        Ok(Preparer { vault: self.vault.clone().ok_or(StoreError::Locked)? })
     }
-    s
 }
 
-fn list(sqlite: bool, start: usize, n: usize) -> String {
-    (start..start + n).map(|i| ph(sqlite, i)).collect::<Vec<_>>().join(", ")
-}
+const PEOPLE: &str = "SELECT id, id_number_bidx, name, gender, birth_date, category, nationality, phone_bidx, residence_permit_ct, \
+                      residence_permit_expiry, visa_kind, visa_expiry, entry_date FROM people {scan} WHERE district_code = $1";
+const RESIDENCES: &str = "SELECT id, person_id, unit_id, from_date, to_date FROM residences {scan} WHERE district_code = $1";
+const ADDRESSES: &str = "SELECT id, grid_code, normalized FROM addresses {scan} WHERE district_code = $1";
+const UNITS: &str = "SELECT id, address_id, unit, floor, room, kind, capacity FROM housing_units {scan} WHERE district_code = $1";
 
-async fn run(c: &mut AnyConnection, q: Query<'_, Any, AnyArguments>) -> Result<()> {
-    q.execute(&mut *c).await?;
-    Ok(())
-}
-
-struct Known {
+/// One person as stored, in the columns of `PEOPLE`.
+struct StoredPerson {
     id: i64,
-    fingerprint: String,
+    token: String,
+    fields: [String; 5],
+    phone_token: Option<String>,
+    permit_ct: Option<String>,
+    docs: [Option<String>; 4],
 }
 
-/// The fields an import may change, as one comparable string (the phone by its blind index):
-/// name, gender, birth date, category, nationality, phone token.
-fn fingerprint(fields: [&str; 6]) -> String {
-    fields.join("|")
+impl StoredPerson {
+    fn known(&self, v: &Vault) -> Result<KnownPerson> {
+        let permit = match &self.permit_ct {
+            Some(ct) => Some(v.open("people", "residence_permit", self.id, ct)?),
+            None => None,
+        };
+        let [n, g, b, c, nat] = &self.fields;
+        let d = &self.docs;
+        let fp =
+            fingerprint(n, g, b, c, nat, self.phone_token.as_deref(), permit.as_deref(), [d[0].as_deref(), d[1].as_deref(), d[2].as_deref(), d[3].as_deref()]);
+        Ok(KnownPerson { id: self.id, fingerprint: fp })
+    }
+}
+
+/// The district as the importer needs it.
+#[derive(Default)]
+struct Snapshot {
+    addresses: Vec<(i64, String, String)>,
+    units: Vec<(i64, i64, HousingUnit)>,
+    people: Vec<StoredPerson>,
+    residences: Vec<(i64, i64, i64, String, Option<String>)>,
+}
+
+fn unit_of(unit: String, floor: Option<i64>, room: String, kind: &str, capacity: i64) -> Result<HousingUnit> {
+    let kind = HousingKind::parse(kind).ok_or(StoreError::Conflict("bad kind in database"))?;
+    Ok(HousingUnit { unit, floor, room, kind, capacity })
+}
+
+fn read_sqlite(c: &rusqlite::Connection, district: &str) -> Result<Snapshot> {
+    let sql = |s: &str| s.replace(" {scan}", " NOT INDEXED").replace("$1", "?1");
+    let mut snap = Snapshot::default();
+    snap.addresses =
+        c.prepare(&sql(ADDRESSES))?.query_map([district], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+    let units: Vec<(i64, i64, String, Option<i64>, String, String, i64)> = c
+        .prepare(&sql(UNITS))?
+        .query_map([district], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, address, unit, floor, room, kind, capacity) in units {
+        snap.units.push((id, address, unit_of(unit, floor, room, &kind, capacity)?));
+    }
+    snap.people = c
+        .prepare(&sql(PEOPLE))?
+        .query_map([district], |r| {
+            Ok(StoredPerson {
+                id: r.get(0)?,
+                token: r.get(1)?,
+                fields: [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?],
+                phone_token: r.get(7)?,
+                permit_ct: r.get(8)?,
+                docs: [r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?],
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    snap.residences = c
+        .prepare(&sql(RESIDENCES))?
+        .query_map([district], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(snap)
+}
+
+async fn read_postgres(c: &mut sqlx::PgConnection, district: &str) -> Result<Snapshot> {
+    let sql = |s: &str| s.replace(" {scan}", "");
+    let mut snap = Snapshot::default();
+    for r in sqlx::query(sqlx::AssertSqlSafe(sql(ADDRESSES))).bind(district).fetch_all(&mut *c).await? {
+        snap.addresses.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
+    }
+    for r in sqlx::query(sqlx::AssertSqlSafe(sql(UNITS))).bind(district).fetch_all(&mut *c).await? {
+        let kind: String = r.try_get(5)?;
+        snap.units.push((r.try_get(0)?, r.try_get(1)?, unit_of(r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, &kind, r.try_get(6)?)?));
+    }
+    for r in sqlx::query(sqlx::AssertSqlSafe(sql(PEOPLE))).bind(district).fetch_all(&mut *c).await? {
+        snap.people.push(StoredPerson {
+            id: r.try_get(0)?,
+            token: r.try_get(1)?,
+            fields: [r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?, r.try_get(6)?],
+            phone_token: r.try_get(7)?,
+            permit_ct: r.try_get(8)?,
+            docs: [r.try_get(9)?, r.try_get(10)?, r.try_get(11)?, r.try_get(12)?],
+        });
+    }
+    for r in sqlx::query(sqlx::AssertSqlSafe(sql(RESIDENCES))).bind(district).fetch_all(&mut *c).await? {
+        snap.residences.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?));
+    }
+    Ok(snap)
 }
 
 impl Importer {
-    /// Loads the district's buildings and units once, so rows find them without a query each.
+    /// Opens the import's own connection and reads the district's natural keys once.
     pub async fn new(store: &Store, district: &OrgCode) -> Result<Importer> {
-        store.vault()?;
+        let v = store.vault()?;
         let d = district.district().to_string();
-        let mut addresses = HashMap::new();
-        for r in
-            sqlx::query("SELECT id, grid_code, normalized FROM addresses WHERE district_code = $1").bind(&d).fetch_all(store.pool()).await?
-        {
-            addresses.insert((r.try_get("grid_code")?, r.try_get("normalized")?), r.try_get("id")?);
+        let (sink, snap) = match store.backend() {
+            Backend::Sqlite => {
+                let file = store.sqlite_file.clone().ok_or(StoreError::Conflict("import needs a database file"))?;
+                let d2 = d.clone();
+                tokio::task::spawn_blocking(move || -> Result<_> {
+                    let c = rusqlite::Connection::open(&file)?;
+                    c.busy_timeout(std::time::Duration::from_secs(30))?;
+                    // A bulk load touches index pages all over the file: let this connection keep them.
+                    c.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -1048576; PRAGMA temp_store = MEMORY;")?;
+                    let snap = read_sqlite(&c, &d2)?;
+                    Ok((Sink::Sqlite(Some(c)), snap))
+                })
+                .await
+                .map_err(|_| StoreError::Conflict("import reader stopped"))??
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&store.url).await?;
+                let snap = read_postgres(&mut c, &d).await?;
+                (Sink::Postgres(Box::new(c)), snap)
+            }
+        };
+        let mut imp = Importer {
+            store: store.clone(),
+            district: d,
+            addresses: HashMap::with_capacity(snap.addresses.len()),
+            units: HashMap::with_capacity(snap.units.len()),
+            people: HashMap::with_capacity(snap.people.len()),
+            residences: HashMap::with_capacity(snap.residences.len()),
+            sink,
+            broken: false,
+        };
+        for (id, grid, normalized) in snap.addresses {
+            imp.addresses.insert((grid, normalized), id);
         }
-        let mut units = HashMap::new();
-        for r in sqlx::query("SELECT * FROM housing_units WHERE district_code = $1").bind(&d).fetch_all(store.pool()).await? {
-            let kind: String = r.try_get("kind")?;
-            let unit = HousingUnit {
-                unit: r.try_get("unit")?,
-                floor: r.try_get("floor")?,
-                room: r.try_get("room")?,
-                kind: wardbook_domain::registry::HousingKind::parse(&kind).ok_or(StoreError::Conflict("bad kind in database"))?,
-                capacity: r.try_get("capacity")?,
+        for (id, address, unit) in snap.units {
+            imp.units.insert((address, unit.unit.clone(), unit.room.clone()), (id, unit));
+        }
+        for p in &snap.people {
+            imp.people.insert(token_key(&p.token), p.known(v)?);
+        }
+        for (id, person, unit, from, to) in snap.residences {
+            let Some(from) = day_of(&from) else { continue };
+            imp.residences.insert((person, unit, from), (id, to.as_deref().and_then(day_of)));
+        }
+        Ok(imp)
+    }
+
+    /// Decides what a batch writes. Updates the in-memory keys as it goes, so the next batch
+    /// sees this one's rows; if the write then fails, the importer refuses further batches.
+    fn plan(&mut self, rows: &[PreparedRow]) -> Result<Plan> {
+        let v = self.store.vault()?;
+        let mut plan = Plan::default();
+        let mut changed_unit_ids = std::collections::HashSet::new();
+        for (i, p) in rows.iter().enumerate() {
+            let r = &p.row;
+            let akey = (r.address.grid.to_string(), r.address.normalized.clone());
+            let address_id = *self.addresses.entry(akey).or_insert_with(|| {
+                let id = new_id();
+                plan.addresses.push((id, i));
+                id
+            });
+            let ukey = (address_id, r.unit.unit.clone(), r.unit.room.clone());
+            let unit_id = match self.units.get_mut(&ukey) {
+                Some((id, known)) => {
+                    if *known != r.unit && changed_unit_ids.insert(*id) {
+                        *known = r.unit.clone();
+                        plan.changed_units.push((*id, i));
+                    }
+                    *id
+                }
+                None => {
+                    let id = new_id();
+                    self.units.insert(ukey, (id, r.unit.clone()));
+                    plan.units.push((id, address_id, i));
+                    id
+                }
             };
-            let address_id: i64 = r.try_get("address_id")?;
-            units.insert((address_id, unit.unit.clone(), unit.room.clone()), (r.try_get("id")?, r.try_get("grid_code")?, unit));
+            let mut row_changed = false;
+            let mut fresh = false;
+            let person_id = match self.people.get_mut(&p.key) {
+                Some(k) => {
+                    if k.fingerprint != p.fingerprint {
+                        k.fingerprint = p.fingerprint;
+                        let pr = &r.person;
+                        let phone = pr.phone.as_deref().map(|ph| v.seal("people", "phone", k.id, ph));
+                        let permit = pr.documents.residence_permit.as_deref().map(|n| v.seal("people", "residence_permit", k.id, n));
+                        plan.changed_people.push((k.id, i, phone, permit));
+                        row_changed = true;
+                    }
+                    k.id
+                }
+                None => {
+                    self.people.insert(p.key, KnownPerson { id: p.id, fingerprint: p.fingerprint });
+                    plan.people.push(i);
+                    let grid = OrgCode::grid_key(r.address.grid.as_str());
+                    plan.terms.extend(p.terms.iter().map(|t| (t.clone(), p.id, grid)));
+                    fresh = true;
+                    p.id
+                }
+            };
+            let rkey = (person_id, unit_id, day(r.residence.from));
+            let to = r.residence.to.map(day);
+            match self.residences.get_mut(&rkey) {
+                Some((id, old_to)) => {
+                    if *old_to != to {
+                        *old_to = to;
+                        plan.ended.push((*id, r.residence.to.map(|t| t.to_string())));
+                        row_changed = true;
+                    }
+                }
+                None => {
+                    let id = new_id();
+                    self.residences.insert(rkey, (id, to));
+                    plan.residences.push((id, person_id, unit_id, i));
+                    row_changed = true;
+                }
+            }
+            if fresh {
+                plan.counts.imported += 1;
+            } else if row_changed {
+                plan.counts.updated += 1;
+            } else {
+                plan.counts.unchanged += 1;
+            }
         }
-        Ok(Importer { store: store.clone(), district: d, addresses, units })
+        // Neighbouring keys land on neighbouring index pages.
+        plan.terms.sort_unstable();
+        Ok(plan)
     }
 
     /// Writes one batch in one transaction. All rows must lie in this importer's district.
-    pub async fn write(&mut self, rows: &[LedgerRow], now: i64) -> Result<ImportCounts> {
-        let v = self.store.vault()?;
-        let d = self.district.clone();
-        let sq = self.store.backend() == crate::Backend::Sqlite;
-        if rows.iter().any(|r| r.address.grid.district() != d) {
+    pub async fn write(&mut self, rows: Vec<PreparedRow>, now: i64) -> Result<ImportCounts> {
+        if self.broken {
+            return Err(StoreError::Conflict("an earlier batch of this import failed"));
+        }
+        if rows.iter().any(|r| r.row.address.grid.district() != self.district) {
             return Err(StoreError::Conflict("row outside the importer's district"));
         }
-        let mut tx = self.store.pool().begin().await?;
-        if sq {
-            // A bulk load touches index pages all over the file: let this connection keep them.
-            sqlx::query("PRAGMA cache_size = -1048576").execute(&mut *tx).await?;
-        }
-        // Cache additions become visible only once the transaction commits.
-        let mut new_addresses: Vec<((String, String), i64, usize)> = vec![];
-        let mut new_units: Vec<(UnitKey, KnownUnit)> = vec![];
-        let mut changed_units: Vec<(i64, HousingUnit)> = vec![];
-        let mut unit_of_row = Vec::with_capacity(rows.len());
-        {
-            let mut pending_a: HashMap<(String, String), i64> = HashMap::new();
-            let mut pending_u: HashMap<UnitKey, usize> = HashMap::new();
-            for (i, r) in rows.iter().enumerate() {
-                let akey = (r.address.grid.to_string(), r.address.normalized.clone());
-                let address_id = match self.addresses.get(&akey).or_else(|| pending_a.get(&akey)) {
-                    Some(id) => *id,
-                    None => {
-                        let id = new_id();
-                        pending_a.insert(akey.clone(), id);
-                        new_addresses.push((akey, id, i));
-                        id
-                    }
-                };
-                let ukey = (address_id, r.unit.unit.clone(), r.unit.room.clone());
-                let unit_id = if let Some((id, _, known)) = self.units.get(&ukey) {
-                    if *known != r.unit && !changed_units.iter().any(|(u, _)| u == id) {
-                        changed_units.push((*id, r.unit.clone()));
-                    }
-                    *id
-                } else if let Some(k) = pending_u.get(&ukey) {
-                    new_units[*k].1.0
-                } else {
-                    let id = new_id();
-                    pending_u.insert(ukey.clone(), new_units.len());
-                    new_units.push((ukey, (id, r.address.grid.to_string(), r.unit.clone())));
-                    id
-                };
-                unit_of_row.push(unit_id);
+        self.broken = true;
+        let plan = self.plan(&rows)?;
+        let counts = plan.counts;
+        let d = self.district.clone();
+        match &mut self.sink {
+            Sink::Sqlite(slot) => {
+                let mut c = slot.take().ok_or(StoreError::Conflict("import connection lost"))?;
+                let (c, res) = tokio::task::spawn_blocking(move || {
+                    let res = write_sqlite(&mut c, &d, &rows, &plan, now);
+                    (c, res)
+                })
+                .await
+                .map_err(|_| StoreError::Conflict("import writer stopped"))?;
+                *slot = Some(c);
+                res?;
             }
+            Sink::Postgres(c) => write_postgres(c, &d, &rows, &plan, now).await?,
         }
-        for chunk in new_addresses.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO addresses (district_code, id, grid_code, road, number, building, normalized, created_at, updated_at) VALUES {}",
-                placeholders(sq, chunk.len(), 9)
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (_, id, i) in chunk {
-                let a = &rows[*i].address;
-                q = q.bind(d.clone()).bind(*id).bind(a.grid.to_string()).bind(a.road.clone()).bind(a.number.clone());
-                q = q.bind(a.building.clone()).bind(a.normalized.clone()).bind(now).bind(now);
-            }
-            run(&mut tx, q).await?;
-        }
-        for chunk in new_units.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO housing_units (district_code, id, address_id, grid_code, unit, floor, room, kind, capacity, created_at, updated_at) VALUES {}",
-                placeholders(sq, chunk.len(), 11)
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for ((address_id, _, _), (id, grid, u)) in chunk {
-                q = q.bind(d.clone()).bind(*id).bind(*address_id).bind(grid.clone()).bind(u.unit.clone()).bind(u.floor);
-                q = q.bind(u.room.clone()).bind(u.kind.code()).bind(u.capacity).bind(now).bind(now);
-            }
-            run(&mut tx, q).await?;
-        }
-        for (id, u) in &changed_units {
-            sqlx::query("UPDATE housing_units SET unit = $1, floor = $2, room = $3, kind = $4, capacity = $5, updated_at = $6 WHERE district_code = $7 AND id = $8")
-                .bind(&u.unit)
-                .bind(u.floor)
-                .bind(&u.room)
-                .bind(u.kind.code())
-                .bind(u.capacity)
-                .bind(now)
-                .bind(&d)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        self.broken = false;
+        Ok(counts)
+    }
+}
 
-        // People, found by the blind index of their document number.
-        let tokens: Vec<String> = rows.iter().map(|r| id_token(v, r.person.id_kind, &r.person.id_number)).collect();
-        let phones: Vec<Option<String>> = rows.iter().map(|r| r.person.phone.as_deref().map(|p| phone_token(v, p))).collect();
-        let mut known: HashMap<String, Known> = HashMap::new();
-        for chunk in tokens.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT id, id_kind, id_number_bidx, name, gender, birth_date, category, nationality, phone_bidx FROM people \
-                 WHERE district_code = {} AND id_number_bidx IN ({})",
-                ph(sq, 1),
-                list(sq, 2, chunk.len())
-            );
-            // Planned afresh each time: a plan cached while the table was empty would scan it forever.
-            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false).bind(d.clone());
-            for t in chunk {
-                q = q.bind(t.clone());
-            }
-            for r in q.fetch_all(&mut *tx).await? {
-                let (name, gender, birth, category, nationality): (String, String, String, String, String) =
-                    (r.try_get("name")?, r.try_get("gender")?, r.try_get("birth_date")?, r.try_get("category")?, r.try_get("nationality")?);
-                let phone = r.try_get::<Option<String>, _>("phone_bidx")?.unwrap_or_default();
-                let fp = fingerprint([&name, &gender, &birth, &category, &nationality, &phone]);
-                known.insert(r.try_get("id_number_bidx")?, Known { id: r.try_get("id")?, fingerprint: fp });
+fn date(d: Option<chrono::NaiveDate>) -> Option<String> {
+    d.map(|d| d.to_string())
+}
+
+fn write_sqlite(c: &mut rusqlite::Connection, d: &str, rows: &[PreparedRow], plan: &Plan, now: i64) -> Result<()> {
+    use rusqlite::params;
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO addresses (district_code, id, grid_code, road, number, building, normalized, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        )?;
+        for (id, i) in &plan.addresses {
+            let a = &rows[*i].row.address;
+            st.execute(params![d, id, a.grid.as_str(), a.road, a.number, a.building, a.normalized, now])?;
+        }
+        let mut st = tx.prepare_cached(
+            "INSERT INTO housing_units (district_code, id, address_id, grid_code, unit, floor, room, kind, capacity, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+        )?;
+        for (id, address, i) in &plan.units {
+            let (u, grid) = (&rows[*i].row.unit, rows[*i].row.address.grid.as_str());
+            st.execute(params![d, id, address, grid, u.unit, u.floor, u.room, u.kind.code(), u.capacity, now])?;
+        }
+        let mut st = tx.prepare_cached(
+            "UPDATE housing_units SET unit = ?1, floor = ?2, room = ?3, kind = ?4, capacity = ?5, updated_at = ?6 WHERE district_code = ?7 AND id = ?8",
+        )?;
+        for (id, i) in &plan.changed_units {
+            let u = &rows[*i].row.unit;
+            st.execute(params![u.unit, u.floor, u.room, u.kind.code(), u.capacity, now, d, id])?;
+        }
+        let mut st = tx.prepare_cached(
+            "INSERT INTO people (district_code, id, grid_code, name, gender, birth_date, category, id_kind, id_number_ct, id_number_bidx, \
+             id_last4, nationality, phone_ct, phone_bidx, created_at, updated_at, residence_permit_ct, residence_permit_expiry, visa_kind, \
+             visa_expiry, entry_date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18, ?19, ?20)",
+        )?;
+        for i in &plan.people {
+            let p = &rows[*i];
+            let (r, doc) = (&p.row.person, &p.row.person.documents);
+            st.execute(params![
+                d,
+                p.id,
+                p.row.address.grid.as_str(),
+                r.name,
+                r.gender.code(),
+                r.birth_date.to_string(),
+                r.category.code(),
+                r.id_kind.code(),
+                p.id_ct,
+                p.token,
+                last4(&r.id_number),
+                r.nationality,
+                p.phone_ct,
+                p.phone_token,
+                now,
+                p.permit_ct,
+                date(doc.residence_permit_expiry),
+                doc.visa_kind,
+                date(doc.visa_expiry),
+                date(doc.entry_date),
+            ])
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict("id_number"),
+                _ => e.into(),
+            })?;
+        }
+        let mut st = tx.prepare_cached("INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?;
+        for (term, id, grid) in &plan.terms {
+            st.execute(params![d, term, id, grid])?;
+        }
+        let mut update = tx.prepare_cached(
+            "UPDATE people SET name = ?1, gender = ?2, birth_date = ?3, category = ?4, nationality = ?5, phone_ct = ?6, phone_bidx = ?7, \
+             updated_at = ?8, residence_permit_ct = ?9, residence_permit_expiry = ?10, visa_kind = ?11, visa_expiry = ?12, entry_date = ?13 \
+             WHERE district_code = ?14 AND id = ?15",
+        )?;
+        let mut forget = tx.prepare_cached("DELETE FROM person_terms WHERE district_code = ?1 AND person_id = ?2")?;
+        let mut term = tx.prepare_cached("INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?;
+        for (id, i, phone, permit) in &plan.changed_people {
+            let p = &rows[*i];
+            let (r, doc) = (&p.row.person, &p.row.person.documents);
+            update.execute(params![
+                r.name,
+                r.gender.code(),
+                r.birth_date.to_string(),
+                r.category.code(),
+                r.nationality,
+                phone,
+                p.phone_token,
+                now,
+                permit,
+                date(doc.residence_permit_expiry),
+                doc.visa_kind,
+                date(doc.visa_expiry),
+                date(doc.entry_date),
+                d,
+                id
+            ])?;
+            forget.execute(params![d, id])?;
+            let grid = OrgCode::grid_key(p.row.address.grid.as_str());
+            for t in &p.terms {
+                term.execute(params![d, t, id, grid])?;
             }
         }
-        let mut counts = ImportCounts::default();
-        let mut person_of_row = Vec::with_capacity(rows.len());
-        let mut fresh: Vec<(usize, i64)> = vec![];
-        let mut changed: Vec<(usize, i64)> = vec![];
-        let mut row_changed = vec![false; rows.len()];
-        for (i, r) in rows.iter().enumerate() {
-            let p = &r.person;
-            let birth = p.birth_date.to_string();
-            let fp = fingerprint([&p.name, p.gender.code(), &birth, p.category.code(), &p.nationality, phones[i].as_deref().unwrap_or("")]);
-            match known.get_mut(&tokens[i]) {
-                Some(k) => {
-                    if k.fingerprint != fp {
-                        changed.push((i, k.id));
-                        k.fingerprint = fp;
-                        row_changed[i] = true;
-                    }
-                    person_of_row.push(k.id);
+        let mut st = tx.prepare_cached(
+            "INSERT INTO residences (district_code, id, person_id, unit_id, grid_code, from_date, to_date, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        )?;
+        for (id, person, unit, i) in &plan.residences {
+            let r = &rows[*i].row;
+            st.execute(params![d, id, person, unit, r.address.grid.as_str(), r.residence.from.to_string(), date(r.residence.to), now])?;
+        }
+        let mut st = tx.prepare_cached("UPDATE residences SET to_date = ?1, updated_at = ?2 WHERE district_code = ?3 AND id = ?4")?;
+        for (id, to) in &plan.ended {
+            st.execute(params![to, now, d, id])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Rows in `COPY … FROM STDIN` text format.
+#[derive(Default)]
+struct CopyText(String);
+
+impl CopyText {
+    fn text(&mut self, v: &str) -> &mut Self {
+        if !self.0.is_empty() && !self.0.ends_with('\n') {
+            self.0.push('\t');
+        }
+        for ch in v.chars() {
+            match ch {
+                '\\' => self.0.push_str("\\\\"),
+                '\t' => self.0.push_str("\\t"),
+                '\n' => self.0.push_str("\\n"),
+                '\r' => self.0.push_str("\\r"),
+                c => self.0.push(c),
+            }
+        }
+        self
+    }
+    fn opt(&mut self, v: Option<&str>) -> &mut Self {
+        match v {
+            Some(v) => self.text(v),
+            None => {
+                if !self.0.is_empty() && !self.0.ends_with('\n') {
+                    self.0.push('\t');
                 }
-                None => {
-                    let id = new_id();
-                    fresh.push((i, id));
-                    known.insert(tokens[i].clone(), Known { id, fingerprint: fp });
-                    person_of_row.push(id);
-                }
+                self.0.push_str("\\N");
+                self
             }
         }
-        let fresh_rows: std::collections::HashSet<usize> = fresh.iter().map(|(i, _)| *i).collect();
-        let mut terms: Vec<(String, i64, i64)> = vec![];
-        for chunk in fresh.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO people (district_code, id, grid_code, name, gender, birth_date, category, id_kind, id_number_ct, id_number_bidx, \
-                 id_last4, nationality, phone_ct, phone_bidx, created_at, updated_at) VALUES {}",
-                placeholders(sq, chunk.len(), 16)
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (i, id) in chunk {
-                let (r, p) = (&rows[*i], &rows[*i].person);
-                q = q.bind(d.clone()).bind(*id).bind(r.address.grid.to_string()).bind(p.name.clone()).bind(p.gender.code());
-                q = q.bind(p.birth_date.to_string()).bind(p.category.code()).bind(p.id_kind.code());
-                q = q.bind(v.seal("people", "id_number", *id, &p.id_number)).bind(tokens[*i].clone()).bind(last4(&p.id_number));
-                q = q.bind(p.nationality.clone()).bind(p.phone.as_deref().map(|ph| v.seal("people", "phone", *id, ph)));
-                q = q.bind(phones[*i].clone()).bind(now).bind(now);
-                let grid = OrgCode::grid_key(r.address.grid.as_str());
-                terms.extend(name_terms(&p.name).into_iter().map(|t| (t, *id, grid)));
-            }
-            run(&mut tx, q).await?;
-        }
-        for (i, id) in &changed {
-            let p = &rows[*i].person;
-            sqlx::query(
-                "UPDATE people SET name = $1, gender = $2, birth_date = $3, category = $4, nationality = $5, phone_ct = $6, phone_bidx = $7, \
-                 updated_at = $8 WHERE district_code = $9 AND id = $10",
-            )
-            .bind(&p.name)
-            .bind(p.gender.code())
-            .bind(p.birth_date.to_string())
-            .bind(p.category.code())
-            .bind(&p.nationality)
-            .bind(p.phone.as_deref().map(|ph| v.seal("people", "phone", *id, ph)))
-            .bind(&phones[*i])
+    }
+    fn int(&mut self, v: i64) -> &mut Self {
+        self.text(&v.to_string())
+    }
+    fn end(&mut self) {
+        self.0.push('\n');
+    }
+}
+
+async fn copy_in(c: &mut sqlx::PgConnection, statement: &str, rows: CopyText) -> Result<()> {
+    if rows.0.is_empty() {
+        return Ok(());
+    }
+    let mut copy = c.copy_in_raw(statement).await?;
+    copy.send(rows.0.into_bytes()).await?;
+    copy.finish().await?;
+    Ok(())
+}
+
+async fn write_postgres(c: &mut sqlx::PgConnection, d: &str, rows: &[PreparedRow], plan: &Plan, now: i64) -> Result<()> {
+    let mut tx = c.begin().await?;
+    let mut t = CopyText::default();
+    for (id, i) in &plan.addresses {
+        let a = &rows[*i].row.address;
+        t.text(d).int(*id).text(a.grid.as_str()).text(&a.road).text(&a.number).text(&a.building).text(&a.normalized).int(now).int(now).end();
+    }
+    copy_in(&mut tx, "COPY addresses (district_code, id, grid_code, road, number, building, normalized, created_at, updated_at) FROM STDIN", t)
+        .await?;
+    let mut t = CopyText::default();
+    for (id, address, i) in &plan.units {
+        let (u, grid) = (&rows[*i].row.unit, rows[*i].row.address.grid.as_str());
+        let floor = u.floor.map(|f| f.to_string());
+        t.text(d).int(*id).int(*address).text(grid).text(&u.unit).opt(floor.as_deref()).text(&u.room).text(u.kind.code());
+        t.int(u.capacity).int(now).int(now).end();
+    }
+    copy_in(
+        &mut tx,
+        "COPY housing_units (district_code, id, address_id, grid_code, unit, floor, room, kind, capacity, created_at, updated_at) FROM STDIN",
+        t,
+    )
+    .await?;
+    for (id, i) in &plan.changed_units {
+        let u = &rows[*i].row.unit;
+        sqlx::query("UPDATE housing_units SET unit = $1, floor = $2, room = $3, kind = $4, capacity = $5, updated_at = $6 WHERE district_code = $7 AND id = $8")
+            .bind(&u.unit)
+            .bind(u.floor)
+            .bind(&u.room)
+            .bind(u.kind.code())
+            .bind(u.capacity)
             .bind(now)
-            .bind(&d)
+            .bind(d)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM person_terms WHERE district_code = $1 AND person_id = $2").bind(&d).bind(id).execute(&mut *tx).await?;
-            let grid = OrgCode::grid_key(rows[*i].address.grid.as_str());
-            terms.extend(name_terms(&p.name).into_iter().map(|t| (t, *id, grid)));
-        }
-        for chunk in terms.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES {} ON CONFLICT DO NOTHING",
-                placeholders(sq, chunk.len(), 4)
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (t, id, grid) in chunk {
-                q = q.bind(d.clone()).bind(t.clone()).bind(*id).bind(*grid);
-            }
-            run(&mut tx, q).await?;
-        }
-
-        // Residences, found by person, unit and start date.
-        let mut existing: HashMap<(i64, i64, String), (i64, Option<String>)> = HashMap::new();
-        let known_people: Vec<i64> = {
-            let mut v: Vec<i64> = (0..rows.len()).filter(|i| !fresh_rows.contains(i)).map(|i| person_of_row[i]).collect();
-            v.sort_unstable();
-            v.dedup();
-            v
-        };
-        for chunk in known_people.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT id, person_id, unit_id, from_date, to_date FROM residences WHERE district_code = {} AND person_id IN ({})",
-                ph(sq, 1),
-                list(sq, 2, chunk.len())
-            );
-            // Planned afresh each time: a plan cached while the table was empty would scan it forever.
-            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false).bind(d.clone());
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for r in q.fetch_all(&mut *tx).await? {
-                existing.insert(
-                    (r.try_get("person_id")?, r.try_get("unit_id")?, r.try_get("from_date")?),
-                    (r.try_get("id")?, r.try_get("to_date")?),
-                );
-            }
-        }
-        let mut new_res: Vec<(usize, i64)> = vec![];
-        for (i, r) in rows.iter().enumerate() {
-            let key = (person_of_row[i], unit_of_row[i], r.residence.from.to_string());
-            let to = r.residence.to.map(|t| t.to_string());
-            match existing.get(&key) {
-                Some((id, old_to)) => {
-                    if *old_to != to {
-                        sqlx::query("UPDATE residences SET to_date = $1, updated_at = $2 WHERE district_code = $3 AND id = $4")
-                            .bind(&to)
-                            .bind(now)
-                            .bind(&d)
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                        existing.insert(key, (*id, to));
-                        row_changed[i] = true;
-                    }
-                }
-                None => {
-                    let id = new_id();
-                    existing.insert(key, (id, to));
-                    new_res.push((i, id));
-                    if !fresh_rows.contains(&i) {
-                        row_changed[i] = true;
-                    }
-                }
-            }
-        }
-        for chunk in new_res.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO residences (district_code, id, person_id, unit_id, grid_code, from_date, to_date, created_at, updated_at) VALUES {}",
-                placeholders(sq, chunk.len(), 9)
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (i, id) in chunk {
-                let r = &rows[*i];
-                q = q.bind(d.clone()).bind(*id).bind(person_of_row[*i]).bind(unit_of_row[*i]).bind(r.address.grid.to_string());
-                q = q.bind(r.residence.from.to_string()).bind(r.residence.to.map(|t| t.to_string())).bind(now).bind(now);
-            }
-            run(&mut tx, q).await?;
-        }
-        tx.commit().await?;
-
-        for (i, changed) in row_changed.iter().enumerate() {
-            if fresh_rows.contains(&i) {
-                counts.imported += 1;
-            } else if *changed {
-                counts.updated += 1;
-            } else {
-                counts.unchanged += 1;
-            }
-        }
-        for (key, id, _) in new_addresses {
-            self.addresses.insert(key, id);
-        }
-        for (key, val) in new_units {
-            self.units.insert(key, val);
-        }
-        for (id, u) in changed_units {
-            if let Some(entry) = self.units.values_mut().find(|(uid, _, _)| *uid == id) {
-                entry.2 = u;
-            }
-        }
-        Ok(counts)
     }
+    let mut t = CopyText::default();
+    for i in &plan.people {
+        let p = &rows[*i];
+        let (r, doc) = (&p.row.person, &p.row.person.documents);
+        t.text(d).int(p.id).text(p.row.address.grid.as_str()).text(&r.name).text(r.gender.code()).text(&r.birth_date.to_string());
+        t.text(r.category.code()).text(r.id_kind.code()).text(&p.id_ct).text(&p.token).text(&last4(&r.id_number)).text(&r.nationality);
+        t.opt(p.phone_ct.as_deref()).opt(p.phone_token.as_deref()).int(now).int(now).opt(p.permit_ct.as_deref());
+        t.opt(date(doc.residence_permit_expiry).as_deref()).opt(doc.visa_kind.as_deref()).opt(date(doc.visa_expiry).as_deref());
+        t.opt(date(doc.entry_date).as_deref()).end();
+    }
+    copy_in(
+        &mut tx,
+        "COPY people (district_code, id, grid_code, name, gender, birth_date, category, id_kind, id_number_ct, id_number_bidx, id_last4, \
+         nationality, phone_ct, phone_bidx, created_at, updated_at, residence_permit_ct, residence_permit_expiry, visa_kind, visa_expiry, \
+         entry_date) FROM STDIN",
+        t,
+    )
+    .await
+    .map_err(|e| match e {
+        StoreError::Conflict(_) => StoreError::Conflict("id_number"),
+        other => other,
+    })?;
+    let mut t = CopyText::default();
+    for (term, id, grid) in &plan.terms {
+        t.text(d).text(term).int(*id).int(*grid).end();
+    }
+    copy_in(&mut tx, "COPY person_terms (district_code, term, person_id, grid_key) FROM STDIN", t).await?;
+    for (id, i, phone, permit) in &plan.changed_people {
+        let p = &rows[*i];
+        let (r, doc) = (&p.row.person, &p.row.person.documents);
+        sqlx::query(
+            "UPDATE people SET name = $1, gender = $2, birth_date = $3, category = $4, nationality = $5, phone_ct = $6, phone_bidx = $7, \
+             updated_at = $8, residence_permit_ct = $9, residence_permit_expiry = $10, visa_kind = $11, visa_expiry = $12, entry_date = $13 \
+             WHERE district_code = $14 AND id = $15",
+        )
+        .bind(&r.name)
+        .bind(r.gender.code())
+        .bind(r.birth_date.to_string())
+        .bind(r.category.code())
+        .bind(&r.nationality)
+        .bind(phone)
+        .bind(&p.phone_token)
+        .bind(now)
+        .bind(permit)
+        .bind(date(doc.residence_permit_expiry))
+        .bind(&doc.visa_kind)
+        .bind(date(doc.visa_expiry))
+        .bind(date(doc.entry_date))
+        .bind(d)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM person_terms WHERE district_code = $1 AND person_id = $2").bind(d).bind(id).execute(&mut *tx).await?;
+        let grid = OrgCode::grid_key(p.row.address.grid.as_str());
+        for term in &p.terms {
+            sqlx::query("INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                .bind(d)
+                .bind(term)
+                .bind(id)
+                .bind(grid)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    let mut t = CopyText::default();
+    for (id, person, unit, i) in &plan.residences {
+        let r = &rows[*i].row;
+        t.text(d).int(*id).int(*person).int(*unit).text(r.address.grid.as_str()).text(&r.residence.from.to_string());
+        t.opt(date(r.residence.to).as_deref()).int(now).int(now).end();
+    }
+    copy_in(&mut tx, "COPY residences (district_code, id, person_id, unit_id, grid_code, from_date, to_date, created_at, updated_at) FROM STDIN", t)
+        .await?;
+    for (id, to) in &plan.ended {
+        sqlx::query("UPDATE residences SET to_date = $1, updated_at = $2 WHERE district_code = $3 AND id = $4")
+            .bind(to)
+            .bind(now)
+            .bind(d)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 impl Store {

@@ -93,6 +93,8 @@ pub struct Store {
     vault: Option<Arc<vault::Vault>>,
     /// The SQLite file, for whole-district reads that bypass the pool (see `bulk`).
     sqlite_file: Option<std::path::PathBuf>,
+    /// The URL it was opened with: the importer opens its own connection (see `import`).
+    url: String,
 }
 
 /// Turns a plain file path into an SQLite URL; URLs pass unchanged.
@@ -128,7 +130,7 @@ impl Store {
             .then(|| url.trim_start_matches("sqlite://").trim_start_matches("sqlite:").split('?').next().unwrap_or_default().to_string())
             .filter(|f| !f.is_empty() && !f.contains(":memory:"))
             .map(std::path::PathBuf::from);
-        Ok(Store { pool, backend, audit, vault: None, sqlite_file })
+        Ok(Store { pool, backend, audit, vault: None, sqlite_file, url })
     }
 
     pub async fn migrate(&self) -> Result<()> {

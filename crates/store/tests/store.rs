@@ -835,3 +835,115 @@ async fn sources_are_versioned_sealed_and_enter_the_registry_only_when_accepted(
         assert_eq!(s.job_get("110105", job1).await.expect("job").state, "done");
     }
 }
+
+/// One ledger line in `wardbook_gen::LEDGER_HEADERS` order.
+fn ledger_line(cells: [&str; 24]) -> Vec<String> {
+    cells.iter().map(|c| c.to_string()).collect()
+}
+
+async fn import(s: &Store, lines: &[Vec<String>]) -> wardbook_store::import::ImportCounts {
+    use wardbook_domain::import::{Mapping, validate_row};
+    let headers: Vec<String> = wardbook_gen::LEDGER_HEADERS.iter().map(|h| h.to_string()).collect();
+    let mapping = Mapping::guess(&headers);
+    assert!(mapping.columns.iter().all(Option::is_some), "every generator column maps to a field");
+    let preparer = s.import_preparer().expect("unlocked");
+    let rows = lines.iter().map(|l| preparer.prepare(validate_row(&mapping, l, today()).expect("valid line"))).collect();
+    let mut importer = wardbook_store::import::Importer::new(s, &code("110105")).await.expect("importer");
+    importer.write(rows, T0).await.expect("written")
+}
+
+#[tokio::test]
+async fn imported_rows_round_trip_every_field_sealed_and_a_rerun_changes_nothing() {
+    use wardbook_domain::search::classify;
+    for db in all().await {
+        let s = &db.store;
+        let (g1, _) = two_grids(s).await;
+        let rid = format!("44030519850307002{}", wardbook_domain::ids::rid_check_char("44030519850307002").expect("c"));
+        let mut lines = vec![
+            ledger_line([
+                "110105001024001", "建国路", "8号", "1号楼", "1单元", "3", "301", "出租", "4", "李秀英", "女", "1985-03-07", "流动人口",
+                "身份证", &rid, "CHN", "13700001111", "2025-01-01", "", "JZZ4403051985", "2027-03-01", "", "", "",
+            ]),
+            ledger_line([
+                "110105001024002", "金台路", "2号", "", "", "1", "101", "日租房", "2", "NGUYEN VAN AN", "男", "1988-01-02", "境外人员",
+                "护照", "C1234567", "VNM", "", "2026-11-30", "", "", "", "Z", "2027-06-30", "2026-11-29",
+            ]),
+            // The same woman's earlier home: one person, two residences.
+            ledger_line([
+                "110105001024002", "金台路", "2号", "", "", "1", "102", "群租房", "6", "李秀英", "女", "1985-03-07", "流动人口",
+                "身份证", &rid, "CHN", "13700001111", "2023-05-01", "2024-12-31", "JZZ4403051985", "2027-03-01", "", "", "",
+            ]),
+        ];
+        let first = import(s, &lines).await;
+        assert_eq!((first.imported, first.updated, first.unchanged), (2, 1, 0), "{}", db.backend);
+        let district = code("110105");
+        let find = async |q: String| s.people_search(&code("110105"), &classify(&q).expect("query"), 10).await.expect("search");
+        let li = find(rid.clone()).await;
+        assert_eq!(li.len(), 1, "{}", db.backend);
+        let stored = s.person_get(&g1, li[0].id).await.expect("get").person;
+        let want = PersonInput {
+            name: "李秀英".into(),
+            gender: "F".into(),
+            birth_date: "1985-03-07".into(),
+            category: "floating".into(),
+            id_kind: "rid".into(),
+            id_number: rid.clone(),
+            nationality: "CHN".into(),
+            phone: "13700001111".into(),
+            residence_permit: "JZZ4403051985".into(),
+            residence_permit_expiry: "2027-03-01".into(),
+            ..Default::default()
+        }
+        .validate(today())
+        .expect("valid");
+        assert_eq!(stored, want, "{}", db.backend);
+        let homes = s.residences_of_person(&district, li[0].id).await.expect("history");
+        assert_eq!(homes.len(), 2, "{}", db.backend);
+        assert!(homes.iter().any(|h| h.residence.to == NaiveDate::from_ymd_opt(2024, 12, 31)));
+        let nguyen = find("C1234567".into()).await;
+        let docs = &nguyen[0].person.documents;
+        assert_eq!(
+            (docs.visa_kind.as_deref(), docs.visa_expiry, docs.entry_date),
+            (Some("Z"), NaiveDate::from_ymd_opt(2027, 6, 30), NaiveDate::from_ymd_opt(2026, 11, 29)),
+            "{}",
+            db.backend
+        );
+        // Search terms were written: by pinyin, by initials, by phone.
+        for q in ["lixiuying", "lxy", "13700001111", "nguyen van an"] {
+            assert_eq!(find(q.into()).await.len(), 1, "{}: {q}", db.backend);
+        }
+        for (table, column, plain) in [("people", "residence_permit_ct", "JZZ4403051985"), ("people", "id_number_ct", "C1234567")] {
+            let raw: Vec<String> =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT {column} FROM {table} WHERE {column} IS NOT NULL")))
+                    .fetch_all(s.pool())
+                    .await
+                    .expect("raw");
+            assert!(!raw.is_empty() && raw.iter().all(|r| !r.contains(plain)), "{column} is sealed");
+        }
+
+        let again = import(s, &lines).await;
+        assert_eq!((again.imported, again.updated, again.unchanged), (0, 0, 3), "{}", db.backend);
+        assert_eq!(s.count_rows(RegistryTable::People).await.expect("count"), 2);
+        assert_eq!(s.count_rows(RegistryTable::Residences).await.expect("count"), 3);
+
+        // A new phone and permit, and the Vietnamese guest left: two people updated, in place.
+        lines[0][16] = "13900002222".into();
+        lines[0][19] = "JZZ4403052026".into();
+        lines[0][20] = "2028-03-01".into();
+        lines[2][16] = "13900002222".into();
+        lines[2][19] = "JZZ4403052026".into();
+        lines[2][20] = "2028-03-01".into();
+        lines[1][18] = "2026-12-03".into();
+        let changed = import(s, &lines).await;
+        assert_eq!((changed.imported, changed.updated, changed.unchanged), (0, 2, 1), "{}", db.backend);
+        let after = s.person_get(&g1, li[0].id).await.expect("get").person;
+        assert_eq!(after.phone.as_deref(), Some("13900002222"));
+        assert_eq!(after.documents.residence_permit.as_deref(), Some("JZZ4403052026"));
+        assert_eq!(find("13900002222".into()).await.len(), 1, "the new phone's blind index");
+        assert!(find("13700001111".into()).await.is_empty(), "the old phone no longer finds her");
+        assert_eq!(find("lixiuying".into()).await.len(), 1, "her terms survive the update");
+        let left = s.residences_of_person(&district, nguyen[0].id).await.expect("history");
+        assert_eq!(left[0].residence.to, NaiveDate::from_ymd_opt(2026, 12, 3));
+        assert_eq!(s.count_rows(RegistryTable::Residences).await.expect("count"), 3);
+    }
+}

@@ -43,6 +43,9 @@ pub struct Ledger {
     pub rows: Rows,
     /// The file's size, for progress by bytes.
     pub bytes: u64,
+    /// How many data rows there are, at most (a quoted cell may hold a line break), for the
+    /// progress bar's time left.
+    pub rows_hint: u64,
 }
 
 /// Opens a ledger; `declared_name` is the name it was uploaded or given under.
@@ -115,7 +118,8 @@ fn open_xlsx(f: File, bytes: u64) -> Result<Ledger, LedgerError> {
     let range = book.worksheet_range_at(0).ok_or(refuse("err.import.empty"))?.map_err(|_| refuse("err.import.broken"))?;
     let mut rows = range.rows().map(|r| r.iter().map(cell_text).collect::<Vec<String>>()).collect::<Vec<_>>().into_iter();
     let headers = rows.next().ok_or(refuse("err.import.empty"))?;
-    Ok(Ledger { headers, rows: Box::new(rows.map(Ok)), bytes })
+    let rows_hint = rows.len() as u64;
+    Ok(Ledger { headers, rows: Box::new(rows.map(Ok)), bytes, rows_hint })
 }
 
 /// UTF-8 if the start of the file is UTF-8 (a character cut at the end of the sample is fine),
@@ -138,6 +142,8 @@ fn open_csv(mut f: File, bytes: u64) -> Result<Ledger, LedgerError> {
     if sample.contains(&0) {
         return Err(refuse("err.import.not_csv"));
     }
+    // Line feeds, less the header's: a byte 0x0A is never part of a GBK or UTF-8 character.
+    let rows_hint = count_lines(&mut f)?.saturating_sub(1);
     let reader: Box<dyn Read + Send> = if looks_utf8(&sample) {
         let mut r = BufReader::with_capacity(1 << 20, f);
         if sample.starts_with(b"\xEF\xBB\xBF") {
@@ -159,7 +165,23 @@ fn open_csv(mut f: File, bytes: u64) -> Result<Ledger, LedgerError> {
         _ => return Err(refuse("err.import.empty")),
     };
     let rows = records.map(|r| r.map(|r| r.iter().map(str::to_string).collect()).map_err(|_| refuse("err.import.not_csv")));
-    Ok(Ledger { headers, rows: Box::new(rows), bytes })
+    Ok(Ledger { headers, rows: Box::new(rows), bytes, rows_hint })
+}
+
+fn count_lines(f: &mut File) -> Result<u64, LedgerError> {
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut lines, mut last) = (0u64, b'\n');
+    loop {
+        let n = f.read(&mut buf).map_err(|_| refuse("err.import.unreadable"))?;
+        if n == 0 {
+            break;
+        }
+        lines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
+        last = buf[n - 1];
+    }
+    f.seek(SeekFrom::Start(0)).map_err(|_| refuse("err.import.unreadable"))?;
+    // A last line without a line feed is a line too.
+    Ok(lines + u64::from(last != b'\n'))
 }
 
 /// One row the import turned away, with the catalogue key of each reason.

@@ -30,6 +30,8 @@ pub struct JobState {
     guessed: Mapping,
     started: bool,
     rows_read: u64,
+    /// The ledger's row count as its file gives it, once opened: progress shows read of total.
+    rows_total: u64,
     outcome: Option<Result<ImportReport, String>>,
 }
 
@@ -70,6 +72,7 @@ struct StatusPage {
     file_name: String,
     done: bool,
     rows_read: u64,
+    rows_total: u64,
     error: Option<String>,
     counts: Vec<(String, u64)>,
     rejected: Vec<RejectView>,
@@ -150,7 +153,7 @@ pub async fn upload(State(app): State<AppState>, ctx: RequestCtx, who: Principal
     let job = uuid::Uuid::new_v4().to_string();
     app.imports.lock().unwrap_or_else(|p| p.into_inner()).insert(
         job.clone(),
-        JobState { owner: who.account.id, file: path, file_name: name, headers, guessed, started: false, rows_read: 0, outcome: None },
+        JobState { owner: who.account.id, file: path, file_name: name, headers, guessed, started: false, rows_read: 0, rows_total: 0, outcome: None },
     );
     Ok(Redirect::to(&format!("/import/{job}")).into_response())
 }
@@ -207,7 +210,7 @@ pub async fn status(
     type Finished = (Vec<(String, u64)>, Vec<RejectView>, bool);
     enum View {
         Mapping(String, Vec<String>, Mapping),
-        Status(String, bool, u64, Option<Result<Finished, String>>),
+        Status(String, bool, (u64, u64), Option<Result<Finished, String>>),
     }
     let view = own_job(&app, &ctx, &who, &job, |j| {
         if !j.started {
@@ -239,7 +242,7 @@ pub async fn status(
             }
             Err(e) => Err(e.clone()),
         });
-        View::Status(j.file_name.clone(), j.outcome.is_some(), j.rows_read, outcome)
+        View::Status(j.file_name.clone(), j.outcome.is_some(), (j.rows_read, j.rows_total), outcome)
     })
     .await?;
     match view {
@@ -261,13 +264,13 @@ pub async fn status(
             let missing = guessed.missing().iter().map(|f| tr.t(&format!("field.{}", f.code())).to_string()).collect();
             Ok(render(&MappingPage { c, job, templates, file_name, columns, missing })?.into_response())
         }
-        View::Status(file_name, done, rows_read, outcome) => {
+        View::Status(file_name, done, (rows_read, rows_total), outcome) => {
             let (counts, rejected, has_rejects, error) = match outcome {
                 Some(Ok((c, r, h))) => (c, r, h, None),
                 Some(Err(e)) => (vec![], vec![], false, Some(e)),
                 None => (vec![], vec![], false, None),
             };
-            let page = StatusPage { c, job, file_name, done, rows_read, error, counts, rejected, has_rejects };
+            let page = StatusPage { c, job, file_name, done, rows_read, rows_total, error, counts, rejected, has_rejects };
             let mut resp = render(&page)?.into_response();
             if !done {
                 // Refresh until done; no script needed.
@@ -320,7 +323,7 @@ pub async fn start(
     app.audit(&ctx, Some(&who.account), "import.start", &format!("import:{job}"), "started").await?;
     let now = app.clock.now();
     let import_job =
-        ImportJob { scope: who.account.org.clone(), mapping, today: now.date_naive(), now: now.timestamp_millis(), dry_run: false };
+        ImportJob { scope: who.account.org.clone(), mapping, today: now.date_naive(), now: now.timestamp_millis(), dry_run: false, batch_rows: crate::import::BATCH };
     let (app2, job2, account) = (app.clone(), job.clone(), who.account.clone());
     tokio::spawn(async move {
         let lang = Lang::parse(&account.lang);
@@ -329,6 +332,9 @@ pub async fn start(
             Ok(Ok((ledger, file))) => {
                 let progress_app = app2.clone();
                 let progress_job = job2.clone();
+                if let Some(j) = app2.imports.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&job2) {
+                    j.rows_total = ledger.rows_hint;
+                }
                 let r = crate::import::run(&app2.store, import_job, ledger, move |n| {
                     if let Some(j) = progress_app.imports.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&progress_job) {
                         j.rows_read = n;

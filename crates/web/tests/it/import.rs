@@ -53,6 +53,7 @@ async fn import(store: &Store, path: &std::path::Path, name: &str) -> Result<Imp
         today: NaiveDate::from_ymd_opt(2026, 12, 4).expect("date"),
         now: 1_796_400_000_000,
         dry_run: false,
+        batch_rows: wardbook_web::import::BATCH,
     };
     run(store, job, l, |_| {}).await
 }
