@@ -24,7 +24,7 @@ use wardbook_domain::org::OrgCode;
 use wardbook_domain::registry::{HousingKind, HousingUnit};
 use wardbook_domain::search::name_terms;
 
-use crate::registry::{id_token, last4, phone_token};
+use crate::registry::{PERSON_GRIDS, TERMS_TO_GRID, id_token, last4, phone_token};
 use crate::vault::Vault;
 use crate::{Backend, Result, Store, StoreError, new_id};
 
@@ -156,6 +156,8 @@ type ResidenceKey = (i64, i64, i32);
 struct KnownPerson {
     id: i64,
     fingerprint: u64,
+    /// The home grid's key: a residence in another grid gets the name's terms there too.
+    home: i64,
 }
 
 /// What one batch writes, decided in memory.
@@ -174,14 +176,69 @@ struct Plan {
     terms: Vec<(String, i64, i64)>,
     /// New residences: id, person, unit, row.
     residences: Vec<(i64, i64, i64, usize)>,
+    /// People who now live in a grid other than their home grid: the name's terms go there too.
+    terms_to_grid: Vec<(i64, i64)>,
     /// Known residences whose last day changed.
     ended: Vec<(i64, Option<String>)>,
     counts: ImportCounts,
 }
 
+/// Secondary indexes that a first load into an empty SQLite registry builds once at the end,
+/// from sorted rows, instead of entry by entry at random places in each tree (most of the
+/// import's time at a million people). The definitions are the migrations' own: a test
+/// compares them. Indexes that answer the import's own look-ups, and the unique keys rows
+/// are found by, stay in place.
+const DEFERRED: [(&str, &str); 8] = [
+    ("people_grid", "CREATE INDEX IF NOT EXISTS people_grid ON people (district_code, grid_code)"),
+    ("people_phone", "CREATE INDEX IF NOT EXISTS people_phone ON people (district_code, phone_bidx)"),
+    ("people_last4", "CREATE INDEX IF NOT EXISTS people_last4 ON people (district_code, id_last4)"),
+    ("person_terms_key", "CREATE UNIQUE INDEX IF NOT EXISTS person_terms_key ON person_terms (district_code, term, grid_key, person_id)"),
+    ("residences_unit", "CREATE INDEX IF NOT EXISTS residences_unit ON residences (district_code, unit_id, person_id)"),
+    ("residences_grid", "CREATE INDEX IF NOT EXISTS residences_grid ON residences (district_code, grid_code)"),
+    ("housing_units_address", "CREATE INDEX IF NOT EXISTS housing_units_address ON housing_units (district_code, address_id)"),
+    ("housing_units_grid", "CREATE INDEX IF NOT EXISTS housing_units_grid ON housing_units (district_code, grid_code)"),
+];
+
+/// Puts back any deferred index a killed first load left out (a no-op when all are there).
+fn restore_indexes(c: &rusqlite::Connection) -> Result<()> {
+    // Sorting for an index may use a second core.
+    c.execute_batch("PRAGMA threads = 2")?;
+    for (_, sql) in DEFERRED {
+        c.execute_batch(sql)?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Puts back the indexes a killed first import may have left out; run with the migrations.
+    pub(crate) async fn restore_import_indexes(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            for (_, sql) in DEFERRED {
+                sqlx::query(sql).execute(&self.pool).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A batch being written on its own thread: it gives the connection back when done.
+type Writing = tokio::task::JoinHandle<(rusqlite::Connection, Result<()>)>;
+
 enum Sink {
-    Sqlite(Option<rusqlite::Connection>),
+    /// The connection when idle, or the batch being written with it. While one batch is
+    /// written, the next is planned.
+    Sqlite(Option<rusqlite::Connection>, Option<Writing>),
     Postgres(Box<sqlx::PgConnection>),
+}
+
+/// Waits for the batch in flight, if any, and gives back the idle connection.
+async fn settle(idle: &mut Option<rusqlite::Connection>, writing: &mut Option<Writing>) -> Result<()> {
+    if let Some(w) = writing.take() {
+        let (c, res) = w.await.map_err(|_| StoreError::Conflict("import writer stopped"))?;
+        *idle = Some(c);
+        res?;
+    }
+    Ok(())
 }
 
 /// Holds what one import run knows of the district, and the connection it writes through.
@@ -195,6 +252,8 @@ pub struct Importer {
     sink: Sink,
     /// Set when a batch failed: the memory above may then be ahead of the database.
     broken: bool,
+    /// A first load into an empty registry: the deferred indexes are built by `finish`.
+    bulk: bool,
 }
 
 impl Store {
@@ -204,7 +263,7 @@ impl Store {
 }
 
 const PEOPLE: &str = "SELECT id, id_number_bidx, name, gender, birth_date, category, nationality, phone_bidx, residence_permit_ct, \
-                      residence_permit_expiry, visa_kind, visa_expiry, entry_date FROM people {scan} WHERE district_code = $1";
+                      residence_permit_expiry, visa_kind, visa_expiry, entry_date, grid_code FROM people {scan} WHERE district_code = $1";
 const RESIDENCES: &str = "SELECT id, person_id, unit_id, from_date, to_date FROM residences {scan} WHERE district_code = $1";
 const ADDRESSES: &str = "SELECT id, grid_code, normalized FROM addresses {scan} WHERE district_code = $1";
 const UNITS: &str = "SELECT id, address_id, unit, floor, room, kind, capacity FROM housing_units {scan} WHERE district_code = $1";
@@ -217,6 +276,7 @@ struct StoredPerson {
     phone_token: Option<String>,
     permit_ct: Option<String>,
     docs: [Option<String>; 4],
+    grid: String,
 }
 
 impl StoredPerson {
@@ -229,7 +289,7 @@ impl StoredPerson {
         let d = &self.docs;
         let fp =
             fingerprint(n, g, b, c, nat, self.phone_token.as_deref(), permit.as_deref(), [d[0].as_deref(), d[1].as_deref(), d[2].as_deref(), d[3].as_deref()]);
-        Ok(KnownPerson { id: self.id, fingerprint: fp })
+        Ok(KnownPerson { id: self.id, fingerprint: fp, home: OrgCode::grid_key(&self.grid) })
     }
 }
 
@@ -269,6 +329,7 @@ fn read_sqlite(c: &rusqlite::Connection, district: &str) -> Result<Snapshot> {
                 phone_token: r.get(7)?,
                 permit_ct: r.get(8)?,
                 docs: [r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?],
+                grid: r.get(13)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
@@ -297,6 +358,7 @@ async fn read_postgres(c: &mut sqlx::PgConnection, district: &str) -> Result<Sna
             phone_token: r.try_get(7)?,
             permit_ct: r.try_get(8)?,
             docs: [r.try_get(9)?, r.try_get(10)?, r.try_get(11)?, r.try_get(12)?],
+            grid: r.try_get(13)?,
         });
     }
     for r in sqlx::query(sqlx::AssertSqlSafe(sql(RESIDENCES))).bind(district).fetch_all(&mut *c).await? {
@@ -310,7 +372,7 @@ impl Importer {
     pub async fn new(store: &Store, district: &OrgCode) -> Result<Importer> {
         let v = store.vault()?;
         let d = district.district().to_string();
-        let (sink, snap) = match store.backend() {
+        let (sink, snap, bulk) = match store.backend() {
             Backend::Sqlite => {
                 let file = store.sqlite_file.clone().ok_or(StoreError::Conflict("import needs a database file"))?;
                 let d2 = d.clone();
@@ -319,8 +381,22 @@ impl Importer {
                     c.busy_timeout(std::time::Duration::from_secs(30))?;
                     // A bulk load touches index pages all over the file: let this connection keep them.
                     c.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -1048576; PRAGMA temp_store = MEMORY;")?;
+                    restore_indexes(&c)?;
                     let snap = read_sqlite(&c, &d2)?;
-                    Ok((Sink::Sqlite(Some(c)), snap))
+                    let empty: bool = c.query_row("SELECT NOT EXISTS (SELECT 1 FROM people) AND NOT EXISTS (SELECT 1 FROM residences)", [], |r| r.get(0))?;
+                    if empty {
+                        for (name, _) in DEFERRED {
+                            c.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
+                        }
+                        // Into an empty registry every row this import references is one it
+                        // wrote itself, a statement earlier: checking each again costs a
+                        // look-up per row and proves nothing.
+                        c.execute_batch("PRAGMA foreign_keys = OFF")?;
+                        // Each commit would copy the pages it wrote back into the file: once,
+                        // at the end, is enough.
+                        c.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
+                    }
+                    Ok((Sink::Sqlite(Some(c), None), snap, empty))
                 })
                 .await
                 .map_err(|_| StoreError::Conflict("import reader stopped"))??
@@ -328,7 +404,7 @@ impl Importer {
             Backend::Postgres => {
                 let mut c = sqlx::PgConnection::connect(&store.url).await?;
                 let snap = read_postgres(&mut c, &d).await?;
-                (Sink::Postgres(Box::new(c)), snap)
+                (Sink::Postgres(Box::new(c)), snap, false)
             }
         };
         let mut imp = Importer {
@@ -340,6 +416,7 @@ impl Importer {
             residences: HashMap::with_capacity(snap.residences.len()),
             sink,
             broken: false,
+            bulk,
         };
         for (id, grid, normalized) in snap.addresses {
             imp.addresses.insert((grid, normalized), id);
@@ -363,6 +440,7 @@ impl Importer {
         let v = self.store.vault()?;
         let mut plan = Plan::default();
         let mut changed_unit_ids = std::collections::HashSet::new();
+        let mut away = std::collections::HashSet::new();
         for (i, p) in rows.iter().enumerate() {
             let r = &p.row;
             let akey = (r.address.grid.to_string(), r.address.normalized.clone());
@@ -389,7 +467,8 @@ impl Importer {
             };
             let mut row_changed = false;
             let mut fresh = false;
-            let person_id = match self.people.get_mut(&p.key) {
+            let grid = OrgCode::grid_key(r.address.grid.as_str());
+            let (person_id, home) = match self.people.get_mut(&p.key) {
                 Some(k) => {
                     if k.fingerprint != p.fingerprint {
                         k.fingerprint = p.fingerprint;
@@ -399,15 +478,14 @@ impl Importer {
                         plan.changed_people.push((k.id, i, phone, permit));
                         row_changed = true;
                     }
-                    k.id
+                    (k.id, k.home)
                 }
                 None => {
-                    self.people.insert(p.key, KnownPerson { id: p.id, fingerprint: p.fingerprint });
+                    self.people.insert(p.key, KnownPerson { id: p.id, fingerprint: p.fingerprint, home: grid });
                     plan.people.push(i);
-                    let grid = OrgCode::grid_key(r.address.grid.as_str());
                     plan.terms.extend(p.terms.iter().map(|t| (t.clone(), p.id, grid)));
                     fresh = true;
-                    p.id
+                    (p.id, grid)
                 }
             };
             let rkey = (person_id, unit_id, day(r.residence.from));
@@ -424,6 +502,9 @@ impl Importer {
                     let id = new_id();
                     self.residences.insert(rkey, (id, to));
                     plan.residences.push((id, person_id, unit_id, i));
+                    if grid != home && away.insert((person_id, grid)) {
+                        plan.terms_to_grid.push((person_id, grid));
+                    }
                     row_changed = true;
                 }
             }
@@ -440,7 +521,32 @@ impl Importer {
         Ok(plan)
     }
 
+    /// Ends the import: a first load builds its deferred indexes now. Call it after a failed
+    /// batch too, so that the registry is never left without them.
+    pub async fn finish(mut self) -> Result<()> {
+        if let Sink::Sqlite(idle, writing) = &mut self.sink {
+            let last = settle(idle, writing).await;
+            if self.bulk {
+                let c = idle.take().ok_or(StoreError::Conflict("import connection lost"))?;
+                #[allow(clippy::disallowed_methods)] // an operator's timing, not domain time
+                let started = std::time::Instant::now();
+                tokio::task::spawn_blocking(move || -> Result<()> {
+                    restore_indexes(&c)?;
+                    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+                    Ok(())
+                })
+                .await
+                .map_err(|_| StoreError::Conflict("index build stopped"))??;
+                tracing::info!(seconds = started.elapsed().as_secs_f64(), "first load: deferred indexes built");
+            }
+            last?;
+        }
+        Ok(())
+    }
+
     /// Writes one batch in one transaction. All rows must lie in this importer's district.
+    /// On SQLite it returns once the batch is planned and handed to the writer thread (the
+    /// previous batch's outcome is known by then): `finish` waits for the last one.
     pub async fn write(&mut self, rows: Vec<PreparedRow>, now: i64) -> Result<ImportCounts> {
         if self.broken {
             return Err(StoreError::Conflict("an earlier batch of this import failed"));
@@ -453,16 +559,13 @@ impl Importer {
         let counts = plan.counts;
         let d = self.district.clone();
         match &mut self.sink {
-            Sink::Sqlite(slot) => {
-                let mut c = slot.take().ok_or(StoreError::Conflict("import connection lost"))?;
-                let (c, res) = tokio::task::spawn_blocking(move || {
+            Sink::Sqlite(idle, writing) => {
+                settle(idle, writing).await?;
+                let mut c = idle.take().ok_or(StoreError::Conflict("import connection lost"))?;
+                *writing = Some(tokio::task::spawn_blocking(move || {
                     let res = write_sqlite(&mut c, &d, &rows, &plan, now);
                     (c, res)
-                })
-                .await
-                .map_err(|_| StoreError::Conflict("import writer stopped"))?;
-                *slot = Some(c);
-                res?;
+                }));
             }
             Sink::Postgres(c) => write_postgres(c, &d, &rows, &plan, now).await?,
         }
@@ -473,6 +576,11 @@ impl Importer {
 
 fn date(d: Option<chrono::NaiveDate>) -> Option<String> {
     d.map(|d| d.to_string())
+}
+
+/// A statement written for both backends (`$n`) in SQLite's numbered form (`?n`).
+fn numbered(sql: &str) -> String {
+    sql.replace('$', "?")
 }
 
 fn write_sqlite(c: &mut rusqlite::Connection, d: &str, rows: &[PreparedRow], plan: &Plan, now: i64) -> Result<()> {
@@ -537,9 +645,22 @@ fn write_sqlite(c: &mut rusqlite::Connection, d: &str, rows: &[PreparedRow], pla
                 _ => e.into(),
             })?;
         }
-        let mut st = tx.prepare_cached("INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?;
-        for (term, id, grid) in &plan.terms {
-            st.execute(params![d, term, id, grid])?;
+        // Terms are most of the rows a person brings: many to a statement, fewer round trips
+        // through the statement machine.
+        const TERMS_PER_STATEMENT: usize = 64;
+        let terms_sql = |n: usize| {
+            let values: Vec<String> = (0..n).map(|i| format!("(?1, ?{}, ?{}, ?{})", 3 * i + 2, 3 * i + 3, 3 * i + 4)).collect();
+            format!("INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES {} ON CONFLICT DO NOTHING", values.join(", "))
+        };
+        for chunk in plan.terms.chunks(TERMS_PER_STATEMENT) {
+            let mut st = tx.prepare_cached(&terms_sql(chunk.len()))?;
+            st.raw_bind_parameter(1, d)?;
+            for (i, (term, id, grid)) in chunk.iter().enumerate() {
+                st.raw_bind_parameter(3 * i + 2, term)?;
+                st.raw_bind_parameter(3 * i + 3, id)?;
+                st.raw_bind_parameter(3 * i + 4, grid)?;
+            }
+            st.raw_execute()?;
         }
         let mut update = tx.prepare_cached(
             "UPDATE people SET name = ?1, gender = ?2, birth_date = ?3, category = ?4, nationality = ?5, phone_ct = ?6, phone_bidx = ?7, \
@@ -547,6 +668,7 @@ fn write_sqlite(c: &mut rusqlite::Connection, d: &str, rows: &[PreparedRow], pla
              WHERE district_code = ?14 AND id = ?15",
         )?;
         let mut forget = tx.prepare_cached("DELETE FROM person_terms WHERE district_code = ?1 AND person_id = ?2")?;
+        let mut grids_of = tx.prepare_cached(&numbered(PERSON_GRIDS))?;
         let mut term = tx.prepare_cached("INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?;
         for (id, i, phone, permit) in &plan.changed_people {
             let p = &rows[*i];
@@ -569,9 +691,11 @@ fn write_sqlite(c: &mut rusqlite::Connection, d: &str, rows: &[PreparedRow], pla
                 id
             ])?;
             forget.execute(params![d, id])?;
-            let grid = OrgCode::grid_key(p.row.address.grid.as_str());
-            for t in &p.terms {
-                term.execute(params![d, t, id, grid])?;
+            let grids: Vec<String> = grids_of.query_map(params![d, id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            for grid in grids {
+                for t in &p.terms {
+                    term.execute(params![d, t, id, OrgCode::grid_key(&grid)])?;
+                }
             }
         }
         let mut st = tx.prepare_cached(
@@ -585,6 +709,10 @@ fn write_sqlite(c: &mut rusqlite::Connection, d: &str, rows: &[PreparedRow], pla
         let mut st = tx.prepare_cached("UPDATE residences SET to_date = ?1, updated_at = ?2 WHERE district_code = ?3 AND id = ?4")?;
         for (id, to) in &plan.ended {
             st.execute(params![to, now, d, id])?;
+        }
+        let mut st = tx.prepare_cached(&numbered(TERMS_TO_GRID))?;
+        for (person, grid) in &plan.terms_to_grid {
+            st.execute(params![d, person, grid])?;
         }
     }
     tx.commit()?;
@@ -730,15 +858,17 @@ async fn write_postgres(c: &mut sqlx::PgConnection, d: &str, rows: &[PreparedRow
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM person_terms WHERE district_code = $1 AND person_id = $2").bind(d).bind(id).execute(&mut *tx).await?;
-        let grid = OrgCode::grid_key(p.row.address.grid.as_str());
-        for term in &p.terms {
-            sqlx::query("INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-                .bind(d)
-                .bind(term)
-                .bind(id)
-                .bind(grid)
-                .execute(&mut *tx)
-                .await?;
+        let grids: Vec<String> = sqlx::query_scalar(PERSON_GRIDS).bind(d).bind(id).fetch_all(&mut *tx).await?;
+        for grid in grids {
+            for term in &p.terms {
+                sqlx::query("INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                    .bind(d)
+                    .bind(term)
+                    .bind(id)
+                    .bind(OrgCode::grid_key(&grid))
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
     }
     let mut t = CopyText::default();
@@ -757,6 +887,9 @@ async fn write_postgres(c: &mut sqlx::PgConnection, d: &str, rows: &[PreparedRow
             .bind(id)
             .execute(&mut *tx)
             .await?;
+    }
+    for (person, grid) in &plan.terms_to_grid {
+        sqlx::query(TERMS_TO_GRID).bind(d).bind(person).bind(grid).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(())

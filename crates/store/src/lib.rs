@@ -135,7 +135,7 @@ impl Store {
 
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await?;
-        Ok(())
+        self.restore_import_indexes().await
     }
 
     /// Opens the data keys with the operator's master key (making the first data key, with

@@ -129,6 +129,8 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        // The kept record now lives where the absorbed one did: found by name in those grids too.
+        crate::registry::refresh_terms(&mut tx, scope.district(), kept).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -199,6 +201,9 @@ impl Store {
         if n == 0 {
             return Err(StoreError::Conflict("already undone"));
         }
+        // The residences went back: so does each person's findability in their grids.
+        crate::registry::refresh_terms(&mut tx, scope.district(), m.kept_id).await?;
+        crate::registry::refresh_terms(&mut tx, scope.district(), m.absorbed_id).await?;
         tx.commit().await?;
         Ok(MergeRow { undone_at: Some(now), ..m })
     }

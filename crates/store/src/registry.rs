@@ -267,6 +267,32 @@ async fn insert_terms(c: &mut AnyConnection, grid: &str, id: i64, name: &str) ->
     Ok(())
 }
 
+/// Copies a person's name terms to a grid they now live in, once: `$1` district, `$2` person,
+/// `$3` the grid's key. Written so that it needs no unique index (a bulk import builds that last).
+pub(crate) const TERMS_TO_GRID: &str = "INSERT INTO person_terms (district_code, term, person_id, grid_key) \
+     SELECT DISTINCT district_code, term, person_id, $3 FROM person_terms WHERE district_code = $1 AND person_id = $2 \
+     AND NOT EXISTS (SELECT 1 FROM person_terms x WHERE x.district_code = $1 AND x.person_id = $2 AND x.grid_key = $3)";
+
+/// Every grid a person is registered in: `$1` district, `$2` person.
+pub(crate) const PERSON_GRIDS: &str = "SELECT grid_code FROM people WHERE district_code = $1 AND id = $2 \
+     UNION SELECT grid_code FROM residences WHERE district_code = $1 AND person_id = $2";
+
+/// Rewrites a person's name terms for every grid they are registered in (after a change of name
+/// or of who holds which residences).
+pub(crate) async fn refresh_terms(c: &mut AnyConnection, district: &str, id: i64) -> Result<()> {
+    let name: String = sqlx::query_scalar("SELECT name FROM people WHERE district_code = $1 AND id = $2")
+        .bind(district)
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await?;
+    let grids: Vec<String> = sqlx::query_scalar(PERSON_GRIDS).bind(district).bind(id).fetch_all(&mut *c).await?;
+    sqlx::query("DELETE FROM person_terms WHERE district_code = $1 AND person_id = $2").bind(district).bind(id).execute(&mut *c).await?;
+    for grid in grids {
+        insert_terms(c, &grid, id, &name).await?;
+    }
+    Ok(())
+}
+
 /// `grid` is the unit's grid; the district (the shard key) is its first six digits.
 pub(crate) async fn insert_residence(
     c: &mut AnyConnection,
@@ -290,8 +316,9 @@ pub(crate) async fn insert_residence(
     .bind(r.from.format("%Y-%m-%d").to_string())
     .bind(r.to.map(|d| d.format("%Y-%m-%d").to_string()))
     .bind(now)
-    .execute(c)
+    .execute(&mut *c)
     .await?;
+    sqlx::query(TERMS_TO_GRID).bind(district).bind(person_id).bind(OrgCode::grid_key(grid)).execute(&mut *c).await?;
     Ok(())
 }
 
@@ -474,7 +501,8 @@ impl Store {
     }
 
     pub async fn person_update(&self, scope: &OrgCode, id: i64, p: &Person, now: i64) -> Result<()> {
-        let before = self.person_get(scope, id).await?;
+        // Only a person the caller may see.
+        self.person_get(scope, id).await?;
         let v = self.vault()?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -508,12 +536,7 @@ impl Store {
             StoreError::Conflict(_) => StoreError::Conflict("id_number"),
             other => other,
         })?;
-        sqlx::query("DELETE FROM person_terms WHERE district_code = $1 AND person_id = $2")
-            .bind(scope.district())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        insert_terms(&mut tx, &before.grid_code, id, &p.name).await?;
+        refresh_terms(&mut tx, scope.district(), id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -545,25 +568,19 @@ impl Store {
             Query::Phone(p) => ("p.phone_bidx = $3", phone_token(v, p)),
             Query::IdLast4(l) => ("p.id_last4 = $3", l.clone()),
             Query::Name(n) if scope.as_str().len() > 6 => {
-                // Below the district: the term index's grid range, plus people who live in the
-                // scope but whose home grid is elsewhere (found through their residences).
+                // Below the district: the term key's range of the scope's grids. A person has
+                // terms in every grid they are registered in, so this finds those who live here
+                // with a home grid elsewhere too.
                 let (lo, hi) = scope.grid_range();
-                let (lo_text, hi_text) = (format!("{lo:015}"), format!("{hi:015}"));
                 let rows = sqlx::query(
-                    "SELECT p.* FROM person_terms t JOIN people p ON p.district_code = t.district_code AND p.id = t.person_id \
+                    "SELECT DISTINCT p.* FROM person_terms t JOIN people p ON p.district_code = t.district_code AND p.id = t.person_id \
                      WHERE t.district_code = $1 AND t.term = $2 AND t.grid_key BETWEEN $3 AND $4 AND p.merged_into IS NULL \
-                     UNION \
-                     SELECT p.* FROM residences r JOIN person_terms t ON t.district_code = r.district_code AND t.person_id = r.person_id \
-                     JOIN people p ON p.district_code = t.district_code AND p.id = t.person_id \
-                     WHERE r.district_code = $1 AND r.grid_code BETWEEN $5 AND $6 AND t.term = $2 AND p.merged_into IS NULL \
-                     ORDER BY id LIMIT $7",
+                     ORDER BY p.id LIMIT $5",
                 )
                 .bind(scope.district())
                 .bind(n.clone())
                 .bind(lo)
                 .bind(hi)
-                .bind(lo_text)
-                .bind(hi_text)
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;

@@ -852,7 +852,9 @@ async fn import(s: &Store, lines: &[Vec<String>]) -> wardbook_store::import::Imp
     let preparer = s.import_preparer().expect("unlocked");
     let rows = lines.iter().map(|l| preparer.prepare(validate_row(&mapping, l, today()).expect("valid line"))).collect();
     let mut importer = wardbook_store::import::Importer::new(s, &code("110105")).await.expect("importer");
-    importer.write(rows, T0).await.expect("written")
+    let counts = importer.write(rows, T0).await.expect("planned");
+    importer.finish().await.expect("written");
+    counts
 }
 
 #[tokio::test]

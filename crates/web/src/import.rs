@@ -165,13 +165,27 @@ pub async fn run(store: &Store, job: ImportJob, ledger: Ledger, mut progress: im
     while let Some(item) = rx.recv().await {
         let (rows, valid, rejected, read) = match item {
             Item::Batch(rows, valid, rejected, read) => (rows, valid, rejected, read),
-            Item::Failed(e) => return Err(e.into()),
+            Item::Failed(e) => {
+                if let Some(imp) = importer.take() {
+                    let _ = imp.finish().await;
+                }
+                return Err(e.into());
+            }
         };
         report.rejected_count += rejected.len() as u64;
         let room = KEEP_REJECTED.saturating_sub(report.rejected.len());
         report.rejected.extend(rejected.into_iter().take(room));
         match importer.as_mut() {
-            Some(imp) if !rows.is_empty() => report.counts += imp.write(rows, now).await?,
+            Some(imp) if !rows.is_empty() => match imp.write(rows, now).await {
+                Ok(c) => report.counts += c,
+                Err(e) => {
+                    // A first load must not leave the registry without its indexes.
+                    if let Some(imp) = importer.take() {
+                        let _ = imp.finish().await;
+                    }
+                    return Err(e.into());
+                }
+            },
             Some(_) => {}
             // A dry run counts every valid row as one it would import.
             None => report.counts.imported += valid,
@@ -180,5 +194,8 @@ pub async fn run(store: &Store, job: ImportJob, ledger: Ledger, mut progress: im
         progress(read);
     }
     let _ = reader.await;
+    if let Some(imp) = importer {
+        imp.finish().await?;
+    }
     Ok(report)
 }
