@@ -269,8 +269,10 @@ async fn insert_terms(c: &mut AnyConnection, grid: &str, id: i64, name: &str) ->
 
 /// Copies a person's name terms to a grid they now live in, once: `$1` district, `$2` person,
 /// `$3` the grid's key. Written so that it needs no unique index (a bulk import builds that last).
+/// The terms are copied from the home grid's set, which every person has.
 pub(crate) const TERMS_TO_GRID: &str = "INSERT INTO person_terms (district_code, term, person_id, grid_key) \
-     SELECT DISTINCT district_code, term, person_id, $3 FROM person_terms WHERE district_code = $1 AND person_id = $2 \
+     SELECT district_code, term, person_id, $3 FROM person_terms WHERE district_code = $1 AND person_id = $2 \
+     AND grid_key = (SELECT CAST(grid_code AS BIGINT) FROM people WHERE district_code = $1 AND id = $2) \
      AND NOT EXISTS (SELECT 1 FROM person_terms x WHERE x.district_code = $1 AND x.person_id = $2 AND x.grid_key = $3)";
 
 /// Every grid a person is registered in: `$1` district, `$2` person.
@@ -588,9 +590,11 @@ impl Store {
             }
             Query::Name(n) => {
                 // Driven from the term index: a correlated EXISTS would walk the whole district.
+                // Each person once: by the terms of their home grid.
                 let sql = format!(
                     "SELECT p.* FROM person_terms t JOIN people p ON p.district_code = t.district_code AND p.id = t.person_id \
-                     WHERE t.district_code = $1 AND t.term = $3 AND {PERSON_VISIBLE} AND p.merged_into IS NULL ORDER BY t.person_id LIMIT $4"
+                     WHERE t.district_code = $1 AND t.term = $3 AND t.grid_key = CAST(p.grid_code AS BIGINT) AND {PERSON_VISIBLE} \
+                     AND p.merged_into IS NULL ORDER BY t.person_id LIMIT $4"
                 );
                 let rows = sqlx::query(AssertSqlSafe(sql))
                     .bind(scope.district())
