@@ -324,22 +324,67 @@ mod tests {
     #[test]
     fn permit_and_visa_columns_are_read_and_checked_against_the_category() {
         let m = Mapping::guess(&headers(&[
-            "网格代码", "街路巷", "门牌号", "室号", "姓名", "性别", "出生日期", "人员类别", "证件类型", "证件号码", "国籍", "入住日期",
-            "居住证号码", "居住证有效期至", "签证种类", "签证有效期至", "入境日期",
+            "网格代码",
+            "街路巷",
+            "门牌号",
+            "室号",
+            "姓名",
+            "性别",
+            "出生日期",
+            "人员类别",
+            "证件类型",
+            "证件号码",
+            "国籍",
+            "入住日期",
+            "居住证号码",
+            "居住证有效期至",
+            "签证种类",
+            "签证有效期至",
+            "入境日期",
         ]));
         assert!(m.missing().is_empty());
         let row = |cells: [&str; 17]| -> Vec<String> { cells.iter().map(|s| s.to_string()).collect() };
         let rid = format!("11010519900307001{}", crate::ids::rid_check_char("11010519900307001").expect("c"));
         let floating = row([
-            "110105001024001", "建国路", "8号", "301", "王小明", "男", "1990-03-07", "流动人口", "身份证", &rid, "", "2025-01-01",
-            "r1101052025001", "2027/1/31", "", "", "",
+            "110105001024001",
+            "建国路",
+            "8号",
+            "301",
+            "王小明",
+            "男",
+            "1990-03-07",
+            "流动人口",
+            "身份证",
+            &rid,
+            "",
+            "2025-01-01",
+            "r1101052025001",
+            "2027/1/31",
+            "",
+            "",
+            "",
         ]);
         let p = validate_row(&m, &floating, today()).expect("valid").person.documents;
         assert_eq!(p.residence_permit.as_deref(), Some("R1101052025001"));
         assert_eq!(p.residence_permit_expiry, NaiveDate::from_ymd_opt(2027, 1, 31));
         let foreign = row([
-            "110105001024001", "金台路", "2号", "101", "NGUYEN VAN AN", "男", "1988-01-02", "境外人员", "护照", "C1234567", "VNM",
-            "2026-11-30", "", "", "z", "2027-06-30", "2026-11-29",
+            "110105001024001",
+            "金台路",
+            "2号",
+            "101",
+            "NGUYEN VAN AN",
+            "男",
+            "1988-01-02",
+            "境外人员",
+            "护照",
+            "C1234567",
+            "VNM",
+            "2026-11-30",
+            "",
+            "",
+            "z",
+            "2027-06-30",
+            "2026-11-29",
         ]);
         let d = validate_row(&m, &foreign, today()).expect("valid").person.documents;
         assert_eq!((d.visa_kind.as_deref(), d.entry_date), (Some("Z"), NaiveDate::from_ymd_opt(2026, 11, 29)));

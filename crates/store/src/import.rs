@@ -118,7 +118,8 @@ impl Preparer {
         let token = id_token(v, p.id_kind, &p.id_number);
         let phone_token = p.phone.as_deref().map(|ph| phone_token(v, ph));
         let d = &p.documents;
-        let dates = [d.residence_permit_expiry.map(|x| x.to_string()), d.visa_expiry.map(|x| x.to_string()), d.entry_date.map(|x| x.to_string())];
+        let dates =
+            [d.residence_permit_expiry.map(|x| x.to_string()), d.visa_expiry.map(|x| x.to_string()), d.entry_date.map(|x| x.to_string())];
         let fingerprint = fingerprint(
             &p.name,
             p.gender.code(),
@@ -287,8 +288,16 @@ impl StoredPerson {
         };
         let [n, g, b, c, nat] = &self.fields;
         let d = &self.docs;
-        let fp =
-            fingerprint(n, g, b, c, nat, self.phone_token.as_deref(), permit.as_deref(), [d[0].as_deref(), d[1].as_deref(), d[2].as_deref(), d[3].as_deref()]);
+        let fp = fingerprint(
+            n,
+            g,
+            b,
+            c,
+            nat,
+            self.phone_token.as_deref(),
+            permit.as_deref(),
+            [d[0].as_deref(), d[1].as_deref(), d[2].as_deref(), d[3].as_deref()],
+        );
         Ok(KnownPerson { id: self.id, fingerprint: fp, home: OrgCode::grid_key(&self.grid) })
     }
 }
@@ -307,19 +316,22 @@ fn unit_of(unit: String, floor: Option<i64>, room: String, kind: &str, capacity:
     Ok(HousingUnit { unit, floor, room, kind, capacity })
 }
 
+/// A unit's columns as read, before its kind is parsed.
+type StoredUnit = (i64, i64, String, Option<i64>, String, String, i64);
+
 fn read_sqlite(c: &rusqlite::Connection, district: &str) -> Result<Snapshot> {
     let sql = |s: &str| s.replace(" {scan}", " NOT INDEXED").replace("$1", "?1");
-    let mut snap = Snapshot::default();
-    snap.addresses =
+    let addresses =
         c.prepare(&sql(ADDRESSES))?.query_map([district], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
-    let units: Vec<(i64, i64, String, Option<i64>, String, String, i64)> = c
+    let units: Vec<StoredUnit> = c
         .prepare(&sql(UNITS))?
         .query_map([district], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for (id, address, unit, floor, room, kind, capacity) in units {
-        snap.units.push((id, address, unit_of(unit, floor, room, &kind, capacity)?));
-    }
-    snap.people = c
+    let units = units
+        .into_iter()
+        .map(|(id, address, unit, floor, room, kind, capacity)| Ok((id, address, unit_of(unit, floor, room, &kind, capacity)?)))
+        .collect::<Result<_>>()?;
+    let people = c
         .prepare(&sql(PEOPLE))?
         .query_map([district], |r| {
             Ok(StoredPerson {
@@ -333,11 +345,11 @@ fn read_sqlite(c: &rusqlite::Connection, district: &str) -> Result<Snapshot> {
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    snap.residences = c
+    let residences = c
         .prepare(&sql(RESIDENCES))?
         .query_map([district], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    Ok(snap)
+    Ok(Snapshot { addresses, units, people, residences })
 }
 
 async fn read_postgres(c: &mut sqlx::PgConnection, district: &str) -> Result<Snapshot> {
@@ -380,10 +392,15 @@ impl Importer {
                     let c = rusqlite::Connection::open(&file)?;
                     c.busy_timeout(std::time::Duration::from_secs(30))?;
                     // A bulk load touches index pages all over the file: let this connection keep them.
-                    c.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -1048576; PRAGMA temp_store = MEMORY;")?;
+                    c.execute_batch(
+                        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -1048576; PRAGMA temp_store = MEMORY;",
+                    )?;
                     restore_indexes(&c)?;
                     let snap = read_sqlite(&c, &d2)?;
-                    let empty: bool = c.query_row("SELECT NOT EXISTS (SELECT 1 FROM people) AND NOT EXISTS (SELECT 1 FROM residences)", [], |r| r.get(0))?;
+                    let empty: bool =
+                        c.query_row("SELECT NOT EXISTS (SELECT 1 FROM people) AND NOT EXISTS (SELECT 1 FROM residences)", [], |r| {
+                            r.get(0)
+                        })?;
                     if empty {
                         for (name, _) in DEFERRED {
                             c.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
@@ -650,7 +667,10 @@ fn write_sqlite(c: &mut rusqlite::Connection, d: &str, rows: &[PreparedRow], pla
         const TERMS_PER_STATEMENT: usize = 64;
         let terms_sql = |n: usize| {
             let values: Vec<String> = (0..n).map(|i| format!("(?1, ?{}, ?{}, ?{})", 3 * i + 2, 3 * i + 3, 3 * i + 4)).collect();
-            format!("INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES {} ON CONFLICT DO NOTHING", values.join(", "))
+            format!(
+                "INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES {} ON CONFLICT DO NOTHING",
+                values.join(", ")
+            )
         };
         for chunk in plan.terms.chunks(TERMS_PER_STATEMENT) {
             let mut st = tx.prepare_cached(&terms_sql(chunk.len()))?;
@@ -669,7 +689,9 @@ fn write_sqlite(c: &mut rusqlite::Connection, d: &str, rows: &[PreparedRow], pla
         )?;
         let mut forget = tx.prepare_cached("DELETE FROM person_terms WHERE district_code = ?1 AND person_id = ?2")?;
         let mut grids_of = tx.prepare_cached(&numbered(PERSON_GRIDS))?;
-        let mut term = tx.prepare_cached("INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?;
+        let mut term = tx.prepare_cached(
+            "INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        )?;
         for (id, i, phone, permit) in &plan.changed_people {
             let p = &rows[*i];
             let (r, doc) = (&p.row.person, &p.row.person.documents);
@@ -774,10 +796,23 @@ async fn write_postgres(c: &mut sqlx::PgConnection, d: &str, rows: &[PreparedRow
     let mut t = CopyText::default();
     for (id, i) in &plan.addresses {
         let a = &rows[*i].row.address;
-        t.text(d).int(*id).text(a.grid.as_str()).text(&a.road).text(&a.number).text(&a.building).text(&a.normalized).int(now).int(now).end();
+        t.text(d)
+            .int(*id)
+            .text(a.grid.as_str())
+            .text(&a.road)
+            .text(&a.number)
+            .text(&a.building)
+            .text(&a.normalized)
+            .int(now)
+            .int(now)
+            .end();
     }
-    copy_in(&mut tx, "COPY addresses (district_code, id, grid_code, road, number, building, normalized, created_at, updated_at) FROM STDIN", t)
-        .await?;
+    copy_in(
+        &mut tx,
+        "COPY addresses (district_code, id, grid_code, road, number, building, normalized, created_at, updated_at) FROM STDIN",
+        t,
+    )
+    .await?;
     let mut t = CopyText::default();
     for (id, address, i) in &plan.units {
         let (u, grid) = (&rows[*i].row.unit, rows[*i].row.address.grid.as_str());
@@ -861,13 +896,15 @@ async fn write_postgres(c: &mut sqlx::PgConnection, d: &str, rows: &[PreparedRow
         let grids: Vec<String> = sqlx::query_scalar(PERSON_GRIDS).bind(d).bind(id).fetch_all(&mut *tx).await?;
         for grid in grids {
             for term in &p.terms {
-                sqlx::query("INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-                    .bind(d)
-                    .bind(term)
-                    .bind(id)
-                    .bind(OrgCode::grid_key(&grid))
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO person_terms (district_code, term, person_id, grid_key) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(d)
+                .bind(term)
+                .bind(id)
+                .bind(OrgCode::grid_key(&grid))
+                .execute(&mut *tx)
+                .await?;
             }
         }
     }
@@ -877,8 +914,12 @@ async fn write_postgres(c: &mut sqlx::PgConnection, d: &str, rows: &[PreparedRow
         t.text(d).int(*id).int(*person).int(*unit).text(r.address.grid.as_str()).text(&r.residence.from.to_string());
         t.opt(date(r.residence.to).as_deref()).int(now).int(now).end();
     }
-    copy_in(&mut tx, "COPY residences (district_code, id, person_id, unit_id, grid_code, from_date, to_date, created_at, updated_at) FROM STDIN", t)
-        .await?;
+    copy_in(
+        &mut tx,
+        "COPY residences (district_code, id, person_id, unit_id, grid_code, from_date, to_date, created_at, updated_at) FROM STDIN",
+        t,
+    )
+    .await?;
     for (id, to) in &plan.ended {
         sqlx::query("UPDATE residences SET to_date = $1, updated_at = $2 WHERE district_code = $3 AND id = $4")
             .bind(to)

@@ -866,17 +866,83 @@ async fn imported_rows_round_trip_every_field_sealed_and_a_rerun_changes_nothing
         let rid = format!("44030519850307002{}", wardbook_domain::ids::rid_check_char("44030519850307002").expect("c"));
         let mut lines = vec![
             ledger_line([
-                "110105001024001", "建国路", "8号", "1号楼", "1单元", "3", "301", "出租", "4", "李秀英", "女", "1985-03-07", "流动人口",
-                "身份证", &rid, "CHN", "13700001111", "2025-01-01", "", "JZZ4403051985", "2027-03-01", "", "", "",
+                "110105001024001",
+                "建国路",
+                "8号",
+                "1号楼",
+                "1单元",
+                "3",
+                "301",
+                "出租",
+                "4",
+                "李秀英",
+                "女",
+                "1985-03-07",
+                "流动人口",
+                "身份证",
+                &rid,
+                "CHN",
+                "13700001111",
+                "2025-01-01",
+                "",
+                "JZZ4403051985",
+                "2027-03-01",
+                "",
+                "",
+                "",
             ]),
             ledger_line([
-                "110105001024002", "金台路", "2号", "", "", "1", "101", "日租房", "2", "NGUYEN VAN AN", "男", "1988-01-02", "境外人员",
-                "护照", "C1234567", "VNM", "", "2026-11-30", "", "", "", "Z", "2027-06-30", "2026-11-29",
+                "110105001024002",
+                "金台路",
+                "2号",
+                "",
+                "",
+                "1",
+                "101",
+                "日租房",
+                "2",
+                "NGUYEN VAN AN",
+                "男",
+                "1988-01-02",
+                "境外人员",
+                "护照",
+                "C1234567",
+                "VNM",
+                "",
+                "2026-11-30",
+                "",
+                "",
+                "",
+                "Z",
+                "2027-06-30",
+                "2026-11-29",
             ]),
             // The same woman's earlier home: one person, two residences.
             ledger_line([
-                "110105001024002", "金台路", "2号", "", "", "1", "102", "群租房", "6", "李秀英", "女", "1985-03-07", "流动人口",
-                "身份证", &rid, "CHN", "13700001111", "2023-05-01", "2024-12-31", "JZZ4403051985", "2027-03-01", "", "", "",
+                "110105001024002",
+                "金台路",
+                "2号",
+                "",
+                "",
+                "1",
+                "102",
+                "群租房",
+                "6",
+                "李秀英",
+                "女",
+                "1985-03-07",
+                "流动人口",
+                "身份证",
+                &rid,
+                "CHN",
+                "13700001111",
+                "2023-05-01",
+                "2024-12-31",
+                "JZZ4403051985",
+                "2027-03-01",
+                "",
+                "",
+                "",
             ]),
         ];
         let first = import(s, &lines).await;
@@ -955,7 +1021,10 @@ async fn imported_rows_round_trip_every_field_sealed_and_a_rerun_changes_nothing
 
 async fn sqlite_indexes(s: &Store) -> Vec<(String, String)> {
     let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name").fetch_all(s.pool()).await.expect("schema");
+        sqlx::query_as("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
+            .fetch_all(s.pool())
+            .await
+            .expect("schema");
     // The importer creates them with IF NOT EXISTS; the definition is what must agree.
     rows.into_iter().map(|(n, sql)| (n, sql.replace("IF NOT EXISTS ", ""))).collect()
 }
@@ -973,8 +1042,30 @@ async fn a_first_load_rebuilds_exactly_the_migrations_indexes_even_when_cut_shor
     let mapping = Mapping::guess(&headers);
     let rid = format!("44030519850307002{}", wardbook_domain::ids::rid_check_char("44030519850307002").expect("c"));
     let line = ledger_line([
-        "110105001024001", "建国路", "8号", "1号楼", "1单元", "3", "301", "出租", "4", "李秀英", "女", "1985-03-07", "流动人口", "身份证",
-        &rid, "CHN", "13700001111", "2025-01-01", "", "JZZ4403051985", "2027-03-01", "", "", "",
+        "110105001024001",
+        "建国路",
+        "8号",
+        "1号楼",
+        "1单元",
+        "3",
+        "301",
+        "出租",
+        "4",
+        "李秀英",
+        "女",
+        "1985-03-07",
+        "流动人口",
+        "身份证",
+        &rid,
+        "CHN",
+        "13700001111",
+        "2025-01-01",
+        "",
+        "JZZ4403051985",
+        "2027-03-01",
+        "",
+        "",
+        "",
     ]);
     let preparer = s.import_preparer().expect("unlocked");
     let mut importer = wardbook_store::import::Importer::new(s, &code("110105")).await.expect("importer");
@@ -1000,6 +1091,10 @@ async fn a_first_load_rebuilds_exactly_the_migrations_indexes_even_when_cut_shor
     let counts = import(&other.store, &[line]).await;
     assert_eq!(counts.imported, 1);
     assert_eq!(sqlite_indexes(&other.store).await, migrated);
-    let found = other.store.people_search(&code("110105001024001"), &wardbook_domain::search::classify("lxy").expect("q"), 10).await.expect("search");
+    let found = other
+        .store
+        .people_search(&code("110105001024001"), &wardbook_domain::search::classify("lxy").expect("q"), 10)
+        .await
+        .expect("search");
     assert_eq!(found.len(), 1, "the rebuilt term key serves a grid's name search");
 }

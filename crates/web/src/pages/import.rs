@@ -153,7 +153,17 @@ pub async fn upload(State(app): State<AppState>, ctx: RequestCtx, who: Principal
     let job = uuid::Uuid::new_v4().to_string();
     app.imports.lock().unwrap_or_else(|p| p.into_inner()).insert(
         job.clone(),
-        JobState { owner: who.account.id, file: path, file_name: name, headers, guessed, started: false, rows_read: 0, rows_total: 0, outcome: None },
+        JobState {
+            owner: who.account.id,
+            file: path,
+            file_name: name,
+            headers,
+            guessed,
+            started: false,
+            rows_read: 0,
+            rows_total: 0,
+            outcome: None,
+        },
     );
     Ok(Redirect::to(&format!("/import/{job}")).into_response())
 }
@@ -322,8 +332,14 @@ pub async fn start(
     };
     app.audit(&ctx, Some(&who.account), "import.start", &format!("import:{job}"), "started").await?;
     let now = app.clock.now();
-    let import_job =
-        ImportJob { scope: who.account.org.clone(), mapping, today: now.date_naive(), now: now.timestamp_millis(), dry_run: false, batch_rows: crate::import::BATCH };
+    let import_job = ImportJob {
+        scope: who.account.org.clone(),
+        mapping,
+        today: now.date_naive(),
+        now: now.timestamp_millis(),
+        dry_run: false,
+        batch_rows: crate::import::BATCH,
+    };
     let (app2, job2, account) = (app.clone(), job.clone(), who.account.clone());
     tokio::spawn(async move {
         let lang = Lang::parse(&account.lang);
