@@ -458,6 +458,9 @@ impl Importer {
         let mut plan = Plan::default();
         let mut changed_unit_ids = std::collections::HashSet::new();
         let mut away = std::collections::HashSet::new();
+        // People this batch creates (and the row that does), and people it changes.
+        let mut created: HashMap<i64, usize> = HashMap::new();
+        let mut changed: std::collections::HashSet<i64> = std::collections::HashSet::new();
         for (i, p) in rows.iter().enumerate() {
             let r = &p.row;
             let akey = (r.address.grid.to_string(), r.address.normalized.clone());
@@ -493,6 +496,7 @@ impl Importer {
                         let phone = pr.phone.as_deref().map(|ph| v.seal("people", "phone", k.id, ph));
                         let permit = pr.documents.residence_permit.as_deref().map(|n| v.seal("people", "residence_permit", k.id, n));
                         plan.changed_people.push((k.id, i, phone, permit));
+                        changed.insert(k.id);
                         row_changed = true;
                     }
                     (k.id, k.home)
@@ -500,6 +504,7 @@ impl Importer {
                 None => {
                     self.people.insert(p.key, KnownPerson { id: p.id, fingerprint: p.fingerprint, home: grid });
                     plan.people.push(i);
+                    created.insert(p.id, i);
                     plan.terms.extend(p.terms.iter().map(|t| (t.clone(), p.id, grid)));
                     fresh = true;
                     (p.id, grid)
@@ -519,8 +524,8 @@ impl Importer {
                     let id = new_id();
                     self.residences.insert(rkey, (id, to));
                     plan.residences.push((id, person_id, unit_id, i));
-                    if grid != home && away.insert((person_id, grid)) {
-                        plan.terms_to_grid.push((person_id, grid));
+                    if grid != home {
+                        away.insert((person_id, grid));
                     }
                     row_changed = true;
                 }
@@ -534,6 +539,17 @@ impl Importer {
             }
         }
         // Neighbouring keys land on neighbouring index pages.
+        // A person this batch creates gets their terms in another grid from memory; anyone
+        // else (or anyone whose terms this batch rewrites) from the database, after the
+        // residences are written.
+        let mut away: Vec<(i64, i64)> = away.into_iter().collect();
+        away.sort_unstable();
+        for (person, grid) in away {
+            match created.get(&person) {
+                Some(row) if !changed.contains(&person) => plan.terms.extend(rows[*row].terms.iter().map(|t| (t.clone(), person, grid))),
+                _ => plan.terms_to_grid.push((person, grid)),
+            }
+        }
         plan.terms.sort_unstable();
         Ok(plan)
     }
@@ -929,8 +945,21 @@ async fn write_postgres(c: &mut sqlx::PgConnection, d: &str, rows: &[PreparedRow
             .execute(&mut *tx)
             .await?;
     }
-    for (person, grid) in &plan.terms_to_grid {
-        sqlx::query(TERMS_TO_GRID).bind(d).bind(person).bind(grid).execute(&mut *tx).await?;
+    // One statement for the batch, not a round trip for each person (the unique key drops repeats).
+    if !plan.terms_to_grid.is_empty() {
+        let (people, grids): (Vec<i64>, Vec<i64>) = plan.terms_to_grid.iter().copied().unzip();
+        sqlx::query(
+            "INSERT INTO person_terms (district_code, term, person_id, grid_key) \
+             SELECT $1, t.term, a.person_id, a.grid FROM UNNEST($2::BIGINT[], $3::BIGINT[]) AS a(person_id, grid) \
+             CROSS JOIN LATERAL (SELECT x.term FROM person_terms x WHERE x.district_code = $1 AND x.person_id = a.person_id \
+             AND x.grid_key = (SELECT CAST(p.grid_code AS BIGINT) FROM people p WHERE p.district_code = $1 AND p.id = a.person_id)) t \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(d)
+        .bind(people)
+        .bind(grids)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(())

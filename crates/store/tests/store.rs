@@ -979,6 +979,10 @@ async fn imported_rows_round_trip_every_field_sealed_and_a_rerun_changes_nothing
             "{}",
             db.backend
         );
+        // Her earlier home is in grid 2: a grid worker there finds her by name too.
+        let g2 = code("110105001024002");
+        let in_g2 = s.people_search(&g2, &classify("lxy").expect("query"), 10).await.expect("search");
+        assert_eq!(in_g2.len(), 1, "{}", db.backend);
         // Search terms were written: by pinyin, by initials, by phone.
         for q in ["lixiuying", "lxy", "13700001111", "nguyen van an"] {
             assert_eq!(find(q.into()).await.len(), 1, "{}: {q}", db.backend);
@@ -1013,6 +1017,7 @@ async fn imported_rows_round_trip_every_field_sealed_and_a_rerun_changes_nothing
         assert_eq!(find("13900002222".into()).await.len(), 1, "the new phone's blind index");
         assert!(find("13700001111".into()).await.is_empty(), "the old phone no longer finds her");
         assert_eq!(find("lixiuying".into()).await.len(), 1, "her terms survive the update");
+        assert_eq!(s.people_search(&g2, &classify("lxy").expect("query"), 10).await.expect("search").len(), 1, "in both grids");
         let left = s.residences_of_person(&district, nguyen[0].id).await.expect("history");
         assert_eq!(left[0].residence.to, NaiveDate::from_ymd_opt(2026, 12, 3));
         assert_eq!(s.count_rows(RegistryTable::Residences).await.expect("count"), 3);
