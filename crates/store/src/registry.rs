@@ -590,11 +590,12 @@ impl Store {
             }
             Query::Name(n) => {
                 // Driven from the term index: a correlated EXISTS would walk the whole district.
-                // Each person once: by the terms of their home grid.
+                // Each person once: by the terms of their home grid. In the key's own order
+                // (grid, then person), so that the first page stops early.
                 let sql = format!(
                     "SELECT p.* FROM person_terms t JOIN people p ON p.district_code = t.district_code AND p.id = t.person_id \
                      WHERE t.district_code = $1 AND t.term = $3 AND t.grid_key = CAST(p.grid_code AS BIGINT) AND {PERSON_VISIBLE} \
-                     AND p.merged_into IS NULL ORDER BY t.person_id LIMIT $4"
+                     AND p.merged_into IS NULL ORDER BY t.grid_key, t.person_id LIMIT $4"
                 );
                 let rows = sqlx::query(AssertSqlSafe(sql))
                     .bind(scope.district())
