@@ -844,6 +844,36 @@ fn ledger_line(cells: [&str; 24]) -> Vec<String> {
     cells.iter().map(|c| c.to_string()).collect()
 }
 
+/// A floating resident with a residence permit, at 建国路8号 in grid 1.
+fn li_xiuying(rid: &str) -> Vec<String> {
+    ledger_line([
+        "110105001024001",
+        "建国路",
+        "8号",
+        "1号楼",
+        "1单元",
+        "3",
+        "301",
+        "出租",
+        "4",
+        "李秀英",
+        "女",
+        "1985-03-07",
+        "流动人口",
+        "身份证",
+        rid,
+        "CHN",
+        "13700001111",
+        "2025-01-01",
+        "",
+        "JZZ4403051985",
+        "2027-03-01",
+        "",
+        "",
+        "",
+    ])
+}
+
 async fn import(s: &Store, lines: &[Vec<String>]) -> wardbook_store::import::ImportCounts {
     use wardbook_domain::import::{Mapping, validate_row};
     let headers: Vec<String> = wardbook_gen::LEDGER_HEADERS.iter().map(|h| h.to_string()).collect();
@@ -865,32 +895,7 @@ async fn imported_rows_round_trip_every_field_sealed_and_a_rerun_changes_nothing
         let (g1, _) = two_grids(s).await;
         let rid = format!("44030519850307002{}", wardbook_domain::ids::rid_check_char("44030519850307002").expect("c"));
         let mut lines = vec![
-            ledger_line([
-                "110105001024001",
-                "建国路",
-                "8号",
-                "1号楼",
-                "1单元",
-                "3",
-                "301",
-                "出租",
-                "4",
-                "李秀英",
-                "女",
-                "1985-03-07",
-                "流动人口",
-                "身份证",
-                &rid,
-                "CHN",
-                "13700001111",
-                "2025-01-01",
-                "",
-                "JZZ4403051985",
-                "2027-03-01",
-                "",
-                "",
-                "",
-            ]),
+            li_xiuying(&rid),
             ledger_line([
                 "110105001024002",
                 "金台路",
@@ -1046,32 +1051,7 @@ async fn a_first_load_rebuilds_exactly_the_migrations_indexes_even_when_cut_shor
     let headers: Vec<String> = wardbook_gen::LEDGER_HEADERS.iter().map(|h| h.to_string()).collect();
     let mapping = Mapping::guess(&headers);
     let rid = format!("44030519850307002{}", wardbook_domain::ids::rid_check_char("44030519850307002").expect("c"));
-    let line = ledger_line([
-        "110105001024001",
-        "建国路",
-        "8号",
-        "1号楼",
-        "1单元",
-        "3",
-        "301",
-        "出租",
-        "4",
-        "李秀英",
-        "女",
-        "1985-03-07",
-        "流动人口",
-        "身份证",
-        &rid,
-        "CHN",
-        "13700001111",
-        "2025-01-01",
-        "",
-        "JZZ4403051985",
-        "2027-03-01",
-        "",
-        "",
-        "",
-    ]);
+    let line = li_xiuying(&rid);
     let preparer = s.import_preparer().expect("unlocked");
     let mut importer = wardbook_store::import::Importer::new(s, &code("110105")).await.expect("importer");
     let row = preparer.prepare(validate_row(&mapping, &line, today()).expect("valid"));

@@ -40,63 +40,66 @@ enum Item {
     Failed(LedgerError),
 }
 
-/// Validates (and, unless this is a dry run, prepares) one slice of lines.
-fn check_lines(
-    lines: Vec<(u64, Vec<String>)>,
-    mapping: &Mapping,
+/// What every line of an import is checked against, shared by the worker threads.
+struct Checks<'a> {
+    mapping: &'a Mapping,
     today: NaiveDate,
-    grids: &std::collections::HashSet<String>,
-    preparer: Option<&Preparer>,
-) -> (Vec<PreparedRow>, u64, Vec<RejectedRow>) {
-    let (mut ready, mut valid, mut rejected) = (vec![], 0, vec![]);
-    for (line, cells) in lines {
-        match validate_row(mapping, &cells, today) {
-            Ok(r) if grids.contains(r.address.grid.as_str()) => {
-                valid += 1;
-                if let Some(p) = preparer {
-                    ready.push(p.prepare(r));
-                }
-            }
-            Ok(_) => {
-                let col = mapping.columns.iter().position(|c| *c == Some(wardbook_domain::import::Field::GridCode));
-                rejected.push(RejectedRow { line, cells, reasons: vec![(col, "err.grid")] })
-            }
-            Err(rej) => rejected.push(RejectedRow { line, cells, reasons: rej.cells }),
-        }
-    }
-    (ready, valid, rejected)
+    /// A row may only name a grid of the caller's subtree.
+    grids: &'a std::collections::HashSet<String>,
+    /// None in a dry run: nothing is prepared for writing.
+    preparer: Option<&'a Preparer>,
 }
 
-/// Validates and prepares a batch on every core, keeping the lines' order.
-fn check_batch(
-    lines: Vec<(u64, Vec<String>)>,
-    mapping: &Mapping,
-    today: NaiveDate,
-    grids: &std::collections::HashSet<String>,
-    preparer: Option<&Preparer>,
-) -> (Vec<PreparedRow>, u64, Vec<RejectedRow>) {
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
-    let size = lines.len().div_ceil(workers).max(1);
-    let mut parts = vec![];
-    let mut lines = lines.into_iter();
-    loop {
-        let part: Vec<_> = lines.by_ref().take(size).collect();
-        if part.is_empty() {
-            break;
+type Checked = (Vec<PreparedRow>, u64, Vec<RejectedRow>);
+
+impl Checks<'_> {
+    /// Validates (and, unless this is a dry run, prepares) one slice of lines.
+    fn lines(&self, lines: Vec<(u64, Vec<String>)>) -> Checked {
+        let (mut ready, mut valid, mut rejected) = (vec![], 0, vec![]);
+        for (line, cells) in lines {
+            match validate_row(self.mapping, &cells, self.today) {
+                Ok(r) if self.grids.contains(r.address.grid.as_str()) => {
+                    valid += 1;
+                    if let Some(p) = self.preparer {
+                        ready.push(p.prepare(r));
+                    }
+                }
+                Ok(_) => {
+                    let col = self.mapping.columns.iter().position(|c| *c == Some(wardbook_domain::import::Field::GridCode));
+                    rejected.push(RejectedRow { line, cells, reasons: vec![(col, "err.grid")] })
+                }
+                Err(rej) => rejected.push(RejectedRow { line, cells, reasons: rej.cells }),
+            }
         }
-        parts.push(part);
+        (ready, valid, rejected)
     }
-    let results: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = parts.into_iter().map(|part| s.spawn(move || check_lines(part, mapping, today, grids, preparer))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-    });
-    let mut out = (vec![], 0, vec![]);
-    for (ready, valid, rejected) in results {
-        out.0.extend(ready);
-        out.1 += valid;
-        out.2.extend(rejected);
+
+    /// Validates and prepares a batch on every core, keeping the lines' order.
+    fn batch(&self, lines: Vec<(u64, Vec<String>)>) -> Checked {
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+        let size = lines.len().div_ceil(workers).max(1);
+        let mut parts = vec![];
+        let mut lines = lines.into_iter();
+        loop {
+            let part: Vec<_> = lines.by_ref().take(size).collect();
+            if part.is_empty() {
+                break;
+            }
+            parts.push(part);
+        }
+        let results: Vec<Checked> = std::thread::scope(|s| {
+            let handles: Vec<_> = parts.into_iter().map(|part| s.spawn(move || self.lines(part))).collect();
+            // A worker that panicked must not drop its lines silently: the import fails instead.
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        });
+        let mut out: Checked = (vec![], 0, vec![]);
+        for (ready, valid, rejected) in results {
+            out.0.extend(ready);
+            out.1 += valid;
+            out.2.extend(rejected);
+        }
+        out
     }
-    out
 }
 
 /// What to import where, and when it is.
@@ -150,7 +153,8 @@ pub async fn run(store: &Store, job: ImportJob, ledger: Ledger, mut progress: im
                 }
             }
             if lines.len() >= batch_rows || (done && !lines.is_empty()) {
-                let (ready, valid, rejected) = check_batch(std::mem::take(&mut lines), &mapping, today, &grids, preparer.as_ref());
+                let checks = Checks { mapping: &mapping, today, grids: &grids, preparer: preparer.as_ref() };
+                let (ready, valid, rejected) = checks.batch(std::mem::take(&mut lines));
                 let read = line - 1;
                 if tx.blocking_send(Item::Batch(ready, valid, rejected, read)).is_err() {
                     return;
