@@ -202,8 +202,6 @@ const DEFERRED: [(&str, &str); 8] = [
 
 /// Puts back any deferred index a killed first load left out (a no-op when all are there).
 fn restore_indexes(c: &rusqlite::Connection) -> Result<()> {
-    // Sorting for an index may use a second core.
-    c.execute_batch("PRAGMA threads = 2")?;
     for (_, sql) in DEFERRED {
         c.execute_batch(sql)?;
     }
