@@ -68,6 +68,10 @@ async fn utf8_with_bom_and_gbk_files_import_alike_and_a_rerun_changes_nothing() 
     let before = people(&app.store).await;
     let text = format!("{HEADERS}\n{}\n", good_rows().join("\n"));
     let utf8 = write("utf8.csv", &[b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat());
+    // The progress bar's total: three data lines, with or without a last line feed, in either encoding.
+    assert_eq!(ledger::open(&utf8, "台账.csv").expect("open").rows_hint, 3);
+    let unterminated = write("unterminated.csv", text.trim_end().as_bytes());
+    assert_eq!(ledger::open(&unterminated, "x.csv").expect("open").rows_hint, 3);
     let r = import(&app.store, &utf8, "台账.csv").await.expect("import");
     assert_eq!((r.counts.imported, r.rejected_count), (3, 0));
     assert_eq!(people(&app.store).await, before + 3);
@@ -81,6 +85,7 @@ async fn utf8_with_bom_and_gbk_files_import_alike_and_a_rerun_changes_nothing() 
     assert!(!unmappable);
     assert!(std::str::from_utf8(&gbk).is_err(), "really not UTF-8");
     let gbk_file = write("gbk.csv", &gbk);
+    assert_eq!(ledger::open(&gbk_file, "gbk.csv").expect("open").rows_hint, 3);
     let r = import(&app.store, &gbk_file, "gbk.csv").await.expect("gbk import");
     assert_eq!((r.counts.imported, r.counts.unchanged, r.rejected_count), (0, 3, 0), "GBK rows match the UTF-8 ones");
     // A change in the ledger is an update, not a duplicate.
@@ -93,7 +98,7 @@ async fn utf8_with_bom_and_gbk_files_import_alike_and_a_rerun_changes_nothing() 
         .await
         .expect("search");
     assert_eq!(found.len(), 1);
-    for p in [utf8, gbk_file] {
+    for p in [utf8, gbk_file, unterminated] {
         let _ = std::fs::remove_file(p);
     }
 }
