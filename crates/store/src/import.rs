@@ -184,7 +184,7 @@ struct Plan {
     counts: ImportCounts,
 }
 
-/// Secondary indexes that a first load into an empty SQLite registry builds once at the end,
+/// Secondary indexes that a first load into an empty registry builds once at the end,
 /// from sorted rows, instead of entry by entry at random places in each tree (most of the
 /// import's time at a million people). The definitions are the migrations' own: a test
 /// compares them. Indexes that answer the import's own look-ups, and the unique keys rows
@@ -211,10 +211,8 @@ fn restore_indexes(c: &rusqlite::Connection) -> Result<()> {
 impl Store {
     /// Puts back the indexes a killed first import may have left out; run with the migrations.
     pub(crate) async fn restore_import_indexes(&self) -> Result<()> {
-        if self.backend == Backend::Sqlite {
-            for (_, sql) in DEFERRED {
-                sqlx::query(sql).execute(&self.pool).await?;
-            }
+        for (_, sql) in DEFERRED {
+            sqlx::query(sql).execute(&self.pool).await?;
         }
         Ok(())
     }
@@ -251,7 +249,7 @@ pub struct Importer {
     sink: Sink,
     /// Set when a batch failed: the memory above may then be ahead of the database.
     broken: bool,
-    /// A first load into an empty registry: the deferred indexes are built by `finish`.
+    /// A first load into an empty registry (either backend): the deferred indexes are built by `finish`.
     bulk: bool,
 }
 
@@ -421,8 +419,19 @@ impl Importer {
             }
             Backend::Postgres => {
                 let mut c = sqlx::PgConnection::connect(&store.url).await?;
+                for (_, sql) in DEFERRED {
+                    sqlx::query(sql).execute(&mut c).await?;
+                }
                 let snap = read_postgres(&mut c, &d).await?;
-                (Sink::Postgres(Box::new(c)), snap, false)
+                let empty: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM people) AND NOT EXISTS (SELECT 1 FROM residences)")
+                    .fetch_one(&mut c)
+                    .await?;
+                if empty {
+                    for (name, _) in DEFERRED {
+                        sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX IF EXISTS {name}"))).execute(&mut c).await?;
+                    }
+                }
+                (Sink::Postgres(Box::new(c)), snap, empty)
             }
         };
         let mut imp = Importer {
@@ -574,6 +583,15 @@ impl Importer {
                 tracing::info!(seconds = started.elapsed().as_secs_f64(), "first load: deferred indexes built");
             }
             last?;
+        }
+        if let (true, Sink::Postgres(c)) = (self.bulk, &mut self.sink) {
+            #[allow(clippy::disallowed_methods)] // an operator's timing, not domain time
+            let started = std::time::Instant::now();
+            sqlx::query("SET maintenance_work_mem = '512MB'").execute(&mut **c).await?;
+            for (_, sql) in DEFERRED {
+                sqlx::query(sql).execute(&mut **c).await?;
+            }
+            tracing::info!(seconds = started.elapsed().as_secs_f64(), "first load: deferred indexes built");
         }
         Ok(())
     }
@@ -954,6 +972,7 @@ async fn write_postgres(c: &mut sqlx::PgConnection, d: &str, rows: &[PreparedRow
              SELECT $1, t.term, a.person_id, a.grid FROM UNNEST($2::BIGINT[], $3::BIGINT[]) AS a(person_id, grid) \
              CROSS JOIN LATERAL (SELECT x.term FROM person_terms x WHERE x.district_code = $1 AND x.person_id = a.person_id \
              AND x.grid_key = (SELECT CAST(p.grid_code AS BIGINT) FROM people p WHERE p.district_code = $1 AND p.id = a.person_id)) t \
+             WHERE NOT EXISTS (SELECT 1 FROM person_terms y WHERE y.district_code = $1 AND y.person_id = a.person_id AND y.grid_key = a.grid) \
              ON CONFLICT DO NOTHING",
         )
         .bind(d)

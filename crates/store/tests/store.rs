@@ -1029,12 +1029,13 @@ async fn imported_rows_round_trip_every_field_sealed_and_a_rerun_changes_nothing
     }
 }
 
-async fn sqlite_indexes(s: &Store) -> Vec<(String, String)> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
-            .fetch_all(s.pool())
-            .await
-            .expect("schema");
+async fn indexes(db: &TestDb) -> Vec<(String, String)> {
+    let sql = if db.backend == "sqlite" {
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name"
+    } else {
+        "SELECT CAST(indexname AS TEXT), indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname"
+    };
+    let rows: Vec<(String, String)> = sqlx::query_as(sql).fetch_all(db.store.pool()).await.expect("schema");
     // The importer creates them with IF NOT EXISTS; the definition is what must agree.
     rows.into_iter().map(|(n, sql)| (n, sql.replace("IF NOT EXISTS ", ""))).collect()
 }
@@ -1044,42 +1045,47 @@ async fn sqlite_indexes(s: &Store) -> Vec<(String, String)> {
 #[tokio::test]
 async fn a_first_load_rebuilds_exactly_the_migrations_indexes_even_when_cut_short() {
     use wardbook_domain::import::{Mapping, validate_row};
-    let db = wardbook_store::testing::sqlite().await;
-    let s = &db.store;
-    two_grids(s).await;
-    let migrated = sqlite_indexes(s).await;
-    let headers: Vec<String> = wardbook_gen::LEDGER_HEADERS.iter().map(|h| h.to_string()).collect();
-    let mapping = Mapping::guess(&headers);
-    let rid = format!("44030519850307002{}", wardbook_domain::ids::rid_check_char("44030519850307002").expect("c"));
-    let line = li_xiuying(&rid);
-    let preparer = s.import_preparer().expect("unlocked");
-    let mut importer = wardbook_store::import::Importer::new(s, &code("110105")).await.expect("importer");
-    let row = preparer.prepare(validate_row(&mapping, &line, today()).expect("valid"));
-    importer.write(vec![row], T0).await.expect("planned");
-    // Cut short: the importer goes away without finishing.
-    drop(importer);
-    for _ in 0..100 {
-        if s.count_rows(RegistryTable::People).await.expect("count") == 1 {
-            break;
+    for db in all().await {
+        let s = &db.store;
+        two_grids(s).await;
+        let migrated = indexes(&db).await;
+        let headers: Vec<String> = wardbook_gen::LEDGER_HEADERS.iter().map(|h| h.to_string()).collect();
+        let mapping = Mapping::guess(&headers);
+        let rid = format!("44030519850307002{}", wardbook_domain::ids::rid_check_char("44030519850307002").expect("c"));
+        let line = li_xiuying(&rid);
+        let preparer = s.import_preparer().expect("unlocked");
+        let mut importer = wardbook_store::import::Importer::new(s, &code("110105")).await.expect("importer");
+        let row = preparer.prepare(validate_row(&mapping, &line, today()).expect("valid"));
+        importer.write(vec![row], T0).await.expect("planned");
+        // Cut short: the importer goes away without finishing.
+        drop(importer);
+        for _ in 0..100 {
+            if s.count_rows(RegistryTable::People).await.expect("count") == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(s.count_rows(RegistryTable::People).await.expect("count"), 1, "the batch committed on its own");
-    let cut = sqlite_indexes(s).await;
-    assert!(cut.len() < migrated.len() && !cut.iter().any(|(n, _)| n == "person_terms_key"), "the first load deferred its indexes");
-    s.migrate().await.expect("migrate");
-    assert_eq!(sqlite_indexes(s).await, migrated, "the next migration run puts them back");
+        assert_eq!(s.count_rows(RegistryTable::People).await.expect("count"), 1, "{}: the batch committed on its own", db.backend);
+        let cut = indexes(&db).await;
+        assert!(cut.len() < migrated.len() && !cut.iter().any(|(n, _)| n == "person_terms_key"), "{}: indexes deferred", db.backend);
+        s.migrate().await.expect("migrate");
+        assert_eq!(indexes(&db).await, migrated, "{}: the next migration run puts them back", db.backend);
 
-    // A finished first load into another empty database leaves the same indexes.
-    let other = wardbook_store::testing::sqlite().await;
-    two_grids(&other.store).await;
-    let counts = import(&other.store, &[line]).await;
-    assert_eq!(counts.imported, 1);
-    assert_eq!(sqlite_indexes(&other.store).await, migrated);
-    let found = other
-        .store
-        .people_search(&code("110105001024001"), &wardbook_domain::search::classify("lxy").expect("q"), 10)
-        .await
-        .expect("search");
-    assert_eq!(found.len(), 1, "the rebuilt term key serves a grid's name search");
+        // A finished first load into another empty database leaves the same indexes.
+        let other = if db.backend == "sqlite" {
+            wardbook_store::testing::sqlite().await
+        } else {
+            wardbook_store::testing::postgres().await.expect("the same server")
+        };
+        two_grids(&other.store).await;
+        let counts = import(&other.store, std::slice::from_ref(&line)).await;
+        assert_eq!(counts.imported, 1);
+        assert_eq!(indexes(&other).await, migrated, "{}", db.backend);
+        let found = other
+            .store
+            .people_search(&code("110105001024001"), &wardbook_domain::search::classify("lxy").expect("q"), 10)
+            .await
+            .expect("search");
+        assert_eq!(found.len(), 1, "{}: the rebuilt term key serves a grid's name search", db.backend);
+    }
 }
