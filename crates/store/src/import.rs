@@ -200,7 +200,11 @@ const DEFERRED: [(&str, &str); 8] = [
     ("housing_units_grid", "CREATE INDEX IF NOT EXISTS housing_units_grid ON housing_units (district_code, grid_code)"),
 ];
 
-/// Puts back any deferred index a killed first load left out (a no-op when all are there).
+/// No person and no residence anywhere: the only state in which a load may defer indexes, since
+/// no other district's queries can need them meanwhile.
+const REGISTRY_EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM people) AND NOT EXISTS (SELECT 1 FROM residences)";
+
+/// Builds the deferred indexes on the import's own connection (a no-op when all are there).
 fn restore_indexes(c: &rusqlite::Connection) -> Result<()> {
     for (_, sql) in DEFERRED {
         c.execute_batch(sql)?;
@@ -380,6 +384,8 @@ impl Importer {
     pub async fn new(store: &Store, district: &OrgCode) -> Result<Importer> {
         let v = store.vault()?;
         let d = district.district().to_string();
+        // Whatever a killed first load left out comes back before anything is read.
+        store.restore_import_indexes().await?;
         let (sink, snap, bulk) = match store.backend() {
             Backend::Sqlite => {
                 let file = store.sqlite_file.clone().ok_or(StoreError::Conflict("import needs a database file"))?;
@@ -391,12 +397,8 @@ impl Importer {
                     c.execute_batch(
                         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -1048576; PRAGMA temp_store = MEMORY;",
                     )?;
-                    restore_indexes(&c)?;
                     let snap = read_sqlite(&c, &d2)?;
-                    let empty: bool =
-                        c.query_row("SELECT NOT EXISTS (SELECT 1 FROM people) AND NOT EXISTS (SELECT 1 FROM residences)", [], |r| {
-                            r.get(0)
-                        })?;
+                    let empty: bool = c.query_row(REGISTRY_EMPTY, [], |r| r.get(0))?;
                     if empty {
                         for (name, _) in DEFERRED {
                             c.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
@@ -419,13 +421,8 @@ impl Importer {
             }
             Backend::Postgres => {
                 let mut c = sqlx::PgConnection::connect(&store.url).await?;
-                for (_, sql) in DEFERRED {
-                    sqlx::query(sql).execute(&mut c).await?;
-                }
                 let snap = read_postgres(&mut c, &d).await?;
-                let empty: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM people) AND NOT EXISTS (SELECT 1 FROM residences)")
-                    .fetch_one(&mut c)
-                    .await?;
+                let empty: bool = sqlx::query_scalar(REGISTRY_EMPTY).fetch_one(&mut c).await?;
                 if empty {
                     for (name, _) in DEFERRED {
                         sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX IF EXISTS {name}"))).execute(&mut c).await?;
