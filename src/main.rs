@@ -18,7 +18,8 @@ use wardbook_store::vault::{Algorithm, MasterKey};
 use wardbook_store::{AuditEntry, Store};
 use wardbook_web::{AppState, SystemClock, WebConfig, accounts};
 
-// glibc's allocator spent a tenth of a million-row import consolidating free lists.
+// glibc's allocator spent a tenth of a million-row import consolidating free lists; the
+// `override` feature (Cargo.toml) sends the bundled SQLite's C allocations here too.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
