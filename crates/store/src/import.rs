@@ -557,7 +557,12 @@ impl Importer {
                 _ => plan.terms_to_grid.push((person, grid)),
             }
         }
-        plan.terms.sort_unstable();
+        if self.bulk {
+            // Only the by-person index is kept up as a first load goes: append to it.
+            plan.terms.sort_unstable_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
+        } else {
+            plan.terms.sort_unstable();
+        }
         Ok(plan)
     }
 
