@@ -10,6 +10,10 @@ use std::time::Instant;
 
 use rusqlite::Connection;
 
+// The binary's allocator, so that SQLite allocates here as it does in an import.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The tables an import writes, in the order it writes them, each with the order its rows come in.
 const TABLES: [(&str, &str); 5] = [
     ("addresses", "district_code, id"),
