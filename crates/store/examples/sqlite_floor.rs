@@ -43,7 +43,6 @@ fn schema(src: &Connection, with_terms: bool) -> rusqlite::Result<Schema> {
             continue;
         }
         match kind.as_str() {
-            // Foreign keys are checked by the import's own plan on a first load, as here.
             "table" => tables.push(sql),
             "index" => indexes.push((name, sql)),
             _ => {}
@@ -70,7 +69,7 @@ fn floor(source: &str, page_size: u32, with_terms: bool) -> Result<f64, Box<dyn 
     let Schema { tables, indexes } = schema(&src, with_terms)?;
     drop(src);
     let c = Connection::open(&target)?;
-    // The import's own settings on a first load.
+    // A first load's own settings: its plan, not SQLite, checks what rows refer to.
     c.execute_batch(&format!(
         "PRAGMA page_size = {page_size}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
          PRAGMA foreign_keys = OFF; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;"

@@ -173,7 +173,8 @@ struct Plan {
     people: Vec<usize>,
     /// Known people whose fields changed: id, row, phone and permit sealed under that id.
     changed_people: Vec<(i64, usize, Option<String>, Option<String>)>,
-    /// Search terms of new people, in index order.
+    /// Search terms of new people (term, person, grid), in the order of the term index the
+    /// batch writes into: the term key, or by person on a first load.
     terms: Vec<(String, i64, i64)>,
     /// New residences: id, person, unit, row.
     residences: Vec<(i64, i64, i64, usize)>,
