@@ -95,9 +95,7 @@ fn floor(source: &str, page_size: u32, with_terms: bool) -> Result<f64, Box<dyn 
     }
     timed("commit", &mut total, || c.execute_batch("COMMIT"))?;
     c.execute_batch("DETACH DATABASE src")?;
-    // The importer's own settings for building indexes (see `restore_indexes` in import.rs).
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    c.execute_batch(&format!("PRAGMA temp_store = FILE; PRAGMA cache_size = -8192; PRAGMA threads = {cores};"))?;
+    c.execute_batch(&wardbook_store::import::index_build_settings())?;
     for (name, sql) in &indexes {
         timed(&format!("index {name}"), &mut total, || c.execute_batch(sql))?;
     }

@@ -205,14 +205,19 @@ const DEFERRED: [(&str, &str); 8] = [
 /// no other district's queries can need them meanwhile.
 const REGISTRY_EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM people) AND NOT EXISTS (SELECT 1 FROM residences)";
 
+/// SQLite settings for building indexes from stored rows. SQLite sorts an index's entries in
+/// runs the size of the page cache, on as many threads as it is allowed, and merges them from
+/// temporary files: small runs that fit the CPU's caches, sorted on every core, build the term
+/// key of a million people in 4 s instead of 11. With temporary storage in memory it sorts
+/// everything as one run on one thread.
+pub fn index_build_settings() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    format!("PRAGMA temp_store = FILE; PRAGMA cache_size = -8192; PRAGMA threads = {cores};")
+}
+
 /// Builds the deferred indexes on the import's own connection (a no-op when all are there).
 fn restore_indexes(c: &rusqlite::Connection) -> Result<()> {
-    // SQLite sorts an index's entries in runs the size of the page cache, on as many threads as
-    // it is allowed, and merges them from temporary files: small runs that fit the CPU's caches,
-    // sorted on every core, build the term key of a million people in 4 s instead of 11. With
-    // temporary storage in memory it sorts everything as one run on one thread.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    c.execute_batch(&format!("PRAGMA temp_store = FILE; PRAGMA cache_size = -8192; PRAGMA threads = {cores};"))?;
+    c.execute_batch(&index_build_settings())?;
     for (_, sql) in DEFERRED {
         c.execute_batch(sql)?;
     }
